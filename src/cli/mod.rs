@@ -1,0 +1,1 @@
+//! What the `zre-*` binaries share: flags, output formats, exit codes.

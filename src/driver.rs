@@ -1,0 +1,493 @@
+//! The driver: the one thread that owns the ROUTER mailbox, the per-peer DEALERs, the UDP
+//! beacon socket and the clock, and feeds the pure [`NodeState`] with what they produce.
+//!
+//! Loop: carry out the state machine's transmits and hand its events to the application;
+//! wait in `zmq::poll` (mailbox, beacon socket, command doorbell) until input arrives or
+//! the next deadline; feed the input; repeat. Nothing here decides protocol behaviour.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::error::{io_err, zmq_err, Error};
+use crate::iface::Interface;
+use crate::proto::event::{uuid_hex, Event};
+use crate::proto::node::{Command, Config, NodeState, Transmit};
+
+/// What the application knows about a peer, kept current by the driver so queries
+/// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeerInfo {
+    pub name: String,
+    pub endpoint: String,
+    pub headers: BTreeMap<String, String>,
+    pub groups: BTreeSet<String>,
+}
+
+/// The peers the application has seen ENTER and not yet EXIT, and our own groups.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    pub peers: HashMap<Uuid, PeerInfo>,
+    pub own_groups: BTreeSet<String>,
+}
+
+impl Directory {
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Enter {
+                peer,
+                name,
+                headers,
+                endpoint,
+            } => {
+                self.peers.insert(
+                    *peer,
+                    PeerInfo {
+                        name: name.clone(),
+                        endpoint: endpoint.clone(),
+                        headers: headers.clone(),
+                        groups: BTreeSet::new(),
+                    },
+                );
+            }
+            Event::Exit { peer, .. } => {
+                self.peers.remove(peer);
+            }
+            Event::Join { peer, group, .. } => {
+                if let Some(p) = self.peers.get_mut(peer) {
+                    p.groups.insert(group.clone());
+                }
+            }
+            Event::Leave { peer, group, .. } => {
+                if let Some(p) = self.peers.get_mut(peer) {
+                    p.groups.remove(group);
+                }
+            }
+            Event::Stop => self.peers.clear(),
+            _ => {}
+        }
+    }
+}
+
+/// Requests from the application handle.
+pub(crate) enum Request {
+    Command(Command),
+    /// Discovered by the application (a static peer): uuid and endpoint.
+    Discovered(Uuid, String),
+    Stop,
+}
+
+/// The application's side of the command channel: a bounded queue (so a fast sender is
+/// slowed down rather than growing memory) plus a doorbell that wakes the driver.
+pub(crate) struct Commands {
+    queue: SyncSender<Request>,
+    bell: UnixStream,
+    /// True while a doorbell byte is unread: ringing again would only cost a syscall.
+    rung: Arc<AtomicBool>,
+}
+
+impl Commands {
+    pub(crate) fn send(&self, request: Request) -> Result<(), Error> {
+        self.queue.send(request).map_err(|_| Error::Stopped)?;
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            // A full socket buffer means a wake-up is already pending.
+            let _ = (&self.bell).write(&[1]);
+        }
+        Ok(())
+    }
+}
+
+/// Everything the driver needs beyond the state machine's own configuration.
+pub(crate) struct Setup {
+    pub config: Config,
+    pub iface: Interface,
+    pub beacon_port: u16,
+    pub mailbox_port: Option<u16>,
+    pub advertised_endpoint: Option<String>,
+    pub stop_linger: Duration,
+}
+
+/// A running driver as the handle sees it.
+pub(crate) struct Running {
+    pub thread: JoinHandle<()>,
+    pub commands: Commands,
+    pub events: Receiver<Event>,
+    pub directory: Arc<Mutex<Directory>>,
+    pub endpoint: String,
+}
+
+const COMMAND_QUEUE: usize = 16 * 1024;
+/// Inputs handled per source before the loop looks at the others again, so no source can
+/// starve the timers or the rest.
+const BATCH: usize = 512;
+
+/// Binds the sockets (so setup errors surface to the caller) and starts the thread.
+pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
+    let ctx = zmq::Context::new();
+    let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create mailbox"))?;
+    // A reconnecting peer keeps its identity; handover lets the new connection replace
+    // the old one, or its second HELLO would be lost.
+    router
+        .set_router_handover(true)
+        .map_err(zmq_err("set handover"))?;
+    router.set_linger(0).map_err(zmq_err("set linger"))?;
+    router.set_rcvhwm(0).map_err(zmq_err("set rcvhwm"))?;
+    let port = setup
+        .mailbox_port
+        .map_or_else(|| "*".to_string(), |p| p.to_string());
+    let bind = format!("tcp://{}:{}", setup.iface.ip, port);
+    router
+        .bind(&bind)
+        .map_err(zmq_err(format!("bind mailbox {bind}")))?;
+    let bound = router
+        .get_last_endpoint()
+        .map_err(zmq_err("read mailbox endpoint"))?
+        .map_err(|_| Error::Config("mailbox endpoint is not UTF-8".into()))?;
+    let mailbox_port: u16 = bound
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| Error::Config(format!("cannot read the port of {bound}")))?;
+
+    let udp = beacon_socket(setup.beacon_port)?;
+
+    let mut config = setup.config;
+    config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
+    config.beacon_port = mailbox_port;
+    let endpoint = config.endpoint.clone();
+
+    let (queue, requests) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    let (bell, bell_rx) = UnixStream::pair().map_err(io_err("create doorbell"))?;
+    bell.set_nonblocking(true).map_err(io_err("doorbell"))?;
+    bell_rx.set_nonblocking(true).map_err(io_err("doorbell"))?;
+    let rung = Arc::new(AtomicBool::new(false));
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let directory = Arc::new(Mutex::new(Directory::default()));
+
+    let driver = Driver {
+        state: NodeState::new(config, Instant::now()),
+        ctx,
+        router,
+        dealers: HashMap::new(),
+        udp,
+        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
+        iface: setup.iface,
+        requests,
+        bell: bell_rx,
+        rung: rung.clone(),
+        events: events_tx,
+        directory: directory.clone(),
+        stop_linger: setup.stop_linger,
+        udp_buf: vec![0u8; 2048],
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!(
+            "zre-{}",
+            &uuid_hex(&driver.state.config().uuid)[..8]
+        ))
+        .spawn(move || driver.run())
+        .map_err(io_err("spawn driver thread"))?;
+    Ok(Running {
+        thread,
+        commands: Commands { queue, bell, rung },
+        events,
+        directory,
+        endpoint,
+    })
+}
+
+fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ctx = || format!("beacon socket on UDP port {port}");
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io_err(ctx()))?;
+    // Several nodes on one host share the beacon port: each binds 0.0.0.0:port with both
+    // options, and a broadcast reaches all of them.
+    s.set_reuse_address(true).map_err(io_err(ctx()))?;
+    s.set_reuse_port(true).map_err(io_err(ctx()))?;
+    s.set_broadcast(true).map_err(io_err(ctx()))?;
+    s.set_nonblocking(true).map_err(io_err(ctx()))?;
+    let addr = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    s.bind(&addr.into()).map_err(io_err(ctx()))?;
+    Ok(s.into())
+}
+
+struct Driver {
+    state: NodeState,
+    ctx: zmq::Context,
+    router: zmq::Socket,
+    dealers: HashMap<Uuid, zmq::Socket>,
+    udp: UdpSocket,
+    beacon_to: SocketAddrV4,
+    iface: Interface,
+    requests: Receiver<Request>,
+    bell: UnixStream,
+    rung: Arc<AtomicBool>,
+    events: Sender<Event>,
+    directory: Arc<Mutex<Directory>>,
+    stop_linger: Duration,
+    udp_buf: Vec<u8>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        loop {
+            self.flush();
+            let timeout_ms = match self.state.poll_timeout() {
+                Some(t) => {
+                    let now = Instant::now();
+                    // Round up: waking a millisecond early would spin until the deadline.
+                    let d = t.saturating_duration_since(now);
+                    (d.as_micros().div_ceil(1000)) as i64
+                }
+                None => -1,
+            };
+            let (mailbox, beacon, bell) = {
+                let mut items = [
+                    self.router.as_poll_item(zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.bell.as_raw_fd(), zmq::POLLIN),
+                ];
+                if let Err(e) = zmq::poll(&mut items, timeout_ms) {
+                    if e != zmq::Error::EINTR {
+                        self.fatal(&format!("poll: {e}"));
+                        return;
+                    }
+                }
+                (
+                    items[0].is_readable(),
+                    items[1].is_readable(),
+                    items[2].is_readable(),
+                )
+            };
+            if mailbox {
+                self.read_mailbox();
+            }
+            if beacon {
+                self.read_beacons();
+            }
+            if bell && self.read_commands() {
+                self.shutdown();
+                return;
+            }
+            let now = Instant::now();
+            if self.state.poll_timeout().is_some_and(|t| t <= now) {
+                self.state.handle_timeout(now);
+            }
+        }
+    }
+
+    fn read_mailbox(&mut self) {
+        for _ in 0..BATCH {
+            match self.router.recv_multipart(zmq::DONTWAIT) {
+                Ok(mut frames) => {
+                    if frames.len() < 2 {
+                        // An identity with nothing after it: nothing to decode.
+                        self.state
+                            .handle_message(Instant::now(), &frames[0], &[], Vec::new());
+                        continue;
+                    }
+                    let content = frames.split_off(2);
+                    let now = Instant::now();
+                    self.state
+                        .handle_message(now, &frames[0], &frames[1], content);
+                }
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => {
+                    self.log(&format!("mailbox receive failed: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn read_beacons(&mut self) {
+        for _ in 0..BATCH {
+            match self.udp.recv_from(&mut self.udp_buf) {
+                Ok((n, from)) => {
+                    let ip = match from {
+                        SocketAddr::V4(a) => *a.ip(),
+                        SocketAddr::V6(_) => continue,
+                    };
+                    // Beacons from outside our interface's network are not for us: acting
+                    // on them would connect out of the network we were told to use.
+                    if !self.iface.contains(ip) {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    self.state.handle_beacon(now, ip.into(), &self.udp_buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log(&format!("beacon receive failed: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Returns true when the application asked to stop (or went away).
+    fn read_commands(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
+        self.rung.store(false, Ordering::Release);
+        loop {
+            match self.requests.try_recv() {
+                Ok(Request::Command(cmd)) => {
+                    if let Err(e) = self.state.handle_command(Instant::now(), cmd) {
+                        self.log(&format!("command refused: {e}"));
+                    }
+                }
+                Ok(Request::Discovered(uuid, endpoint)) => {
+                    self.state
+                        .handle_discovered(Instant::now(), uuid, &endpoint)
+                }
+                Ok(Request::Stop) | Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => return false,
+            }
+            // Keep the outgoing queue short while a burst of commands is read.
+            self.flush_transmits();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_transmits();
+        let mut dir = None;
+        while let Some(ev) = self.state.poll_event() {
+            // The directory changes before the event is visible, so an application that
+            // sees ENTER finds the peer in `peers()`.
+            dir.get_or_insert_with(|| self.directory.lock().unwrap_or_else(|p| p.into_inner()))
+                .apply(&ev);
+            // The application may have dropped its receiver: nothing to tell then.
+            let _ = self.events.send(ev);
+        }
+        drop(dir);
+        while let Some(line) = self.state.poll_log() {
+            self.log(&line);
+        }
+    }
+
+    fn flush_transmits(&mut self) {
+        while let Some(t) = self.state.poll_transmit() {
+            match t {
+                Transmit::Connect { peer, endpoint } => {
+                    if let Err(e) = self.connect(peer, &endpoint) {
+                        self.log(&format!("connect to {endpoint} failed: {e}"));
+                        self.state.handle_send_failed(Instant::now(), &peer);
+                    }
+                }
+                Transmit::Send { peer, frames } => {
+                    let Some(dealer) = self.dealers.get(&peer) else {
+                        continue;
+                    };
+                    if let Err(e) = send_frames(dealer, frames) {
+                        self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
+                        self.state.handle_send_failed(Instant::now(), &peer);
+                    }
+                }
+                Transmit::Disconnect { peer } => {
+                    // Dropping the DEALER closes it; linger 0 was set at connect.
+                    self.dealers.remove(&peer);
+                }
+                Transmit::Beacon(bytes) => {
+                    if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
+                        self.log(&format!("beacon to {} failed: {e}", self.beacon_to));
+                    }
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, peer: Uuid, endpoint: &str) -> Result<(), zmq::Error> {
+        let dealer = self.ctx.socket(zmq::DEALER)?;
+        let mut identity = [0u8; 17];
+        identity[0] = 1;
+        identity[1..].copy_from_slice(self.state.config().uuid.as_bytes());
+        dealer.set_identity(&identity)?;
+        // The reference's queue: expired timeout in ms x 100 messages, and never block.
+        let expired_ms = self.state.config().timers.expired.as_millis();
+        dealer.set_sndhwm(i32::try_from(expired_ms * 100).unwrap_or(i32::MAX))?;
+        dealer.set_sndtimeo(0)?;
+        dealer.set_linger(0)?;
+        dealer.connect(endpoint)?;
+        self.dealers.insert(peer, dealer);
+        Ok(())
+    }
+
+    fn shutdown(mut self) {
+        let now = Instant::now();
+        // Commands already queued are carried out first: nothing the application sent
+        // before stop is lost.
+        while let Ok(request) = self.requests.try_recv() {
+            if let Request::Command(cmd) = request {
+                let _ = self.state.handle_command(now, cmd);
+            }
+        }
+        self.flush_transmits();
+        // Each DEALER may flush what it still holds for at most stop_linger.
+        let linger = i32::try_from(self.stop_linger.as_millis()).unwrap_or(i32::MAX);
+        for dealer in self.dealers.values() {
+            let _ = dealer.set_linger(linger);
+        }
+        let leaving = self.state.handle_stop(now);
+        self.flush_transmits();
+        let Driver {
+            ctx,
+            router,
+            udp,
+            beacon_to,
+            mut state,
+            events,
+            directory,
+            ..
+        } = self;
+        drop(router);
+        // Terminating the context waits until the DEALERs flushed or their linger ran out.
+        drop(ctx);
+        // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
+        // must not overtake the messages above.
+        let _ = udp.send_to(&leaving, beacon_to);
+        let mut dir = directory.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(ev) = state.poll_event() {
+            dir.apply(&ev);
+            let _ = events.send(ev);
+        }
+    }
+
+    fn fatal(&mut self, what: &str) {
+        self.log(&format!("driver stopping: {what}"));
+        self.state.handle_stop(Instant::now());
+        self.flush();
+    }
+
+    fn log(&self, line: &str) {
+        if self.state.config().verbose {
+            let id = uuid_hex(&self.state.config().uuid);
+            eprintln!("zre[{}]: {line}", &id[..8]);
+        }
+    }
+}
+
+fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Error> {
+    let last = frames.len() - 1;
+    for (i, frame) in frames.into_iter().enumerate() {
+        let more = if i < last { zmq::SNDMORE } else { 0 };
+        // Small frames are copied into the message itself; large ones are handed over
+        // without a copy.
+        if frame.len() <= 64 {
+            dealer.send(&frame[..], zmq::DONTWAIT | more)?;
+        } else {
+            dealer.send(frame, zmq::DONTWAIT | more)?;
+        }
+    }
+    Ok(())
+}

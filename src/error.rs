@@ -1,0 +1,59 @@
+//! The library's error type.
+
+use crate::proto::codec::EncodeError;
+use crate::proto::node::CommandError;
+
+/// Everything that can go wrong starting or using a node.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The interface could not be found or used.
+    #[error("interface: {0}")]
+    Interface(String),
+    /// A ZeroMQ call failed.
+    #[error("zmq: {context}: {source}")]
+    Zmq {
+        /// What we were doing.
+        context: String,
+        /// The zmq error.
+        source: zmq::Error,
+    },
+    /// A socket call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A name, group or header does not fit the wire format.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The peer is not known to this node.
+    #[error("unknown peer {0}")]
+    UnknownPeer(String),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// An invalid setting.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+impl From<CommandError> for Error {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::UnknownPeer(u) => Error::UnknownPeer(crate::uuid_hex(&u)),
+            CommandError::Encode(e) => Error::Encode(e),
+        }
+    }
+}
+
+pub(crate) fn zmq_err(context: impl Into<String>) -> impl FnOnce(zmq::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Zmq { context, source }
+}
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}

@@ -1,0 +1,28 @@
+//! # zre: a ZRE (ZeroMQ Realtime Exchange) node in Rust
+//!
+//! Wire-compatible with Zyre 2.x and pyre: nodes discover each other by UDP beacon,
+//! talk over ZeroMQ, whisper to one peer and shout to groups, and notice when a peer goes.
+//!
+//! Crate map:
+//! - [`proto`]: the pure protocol (codec, beacon, peer, node state machine); no I/O.
+//! - `driver` (private): the one thread that owns the sockets and the clock.
+//! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
+//! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
+//! - [`error`]: the typed [`Error`].
+//! - [`cli`]: what the `zre-*` binaries share (flags, NDJSON and human output).
+//!
+//! The protocol never panics on network input; a malformed frame is counted and dropped.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod driver;
+pub mod error;
+pub mod iface;
+pub mod node;
+pub mod proto;
+
+pub use error::Error;
+pub use node::{Builder, Events, Node};
+pub use proto::event::{uuid_hex, Content, Event};
+pub use uuid::Uuid;

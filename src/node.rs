@@ -1,0 +1,404 @@
+//! The public handle: [`Builder`] to configure and start a node, [`Node`] to use it,
+//! [`Events`] to hear from it.
+//!
+//! ```no_run
+//! let node = zre::Node::builder().name("demo").interface("lo").port(45670).start()?;
+//! node.join("GLOBAL")?;
+//! for event in node.events() {
+//!     println!("{event:?}");
+//! }
+//! # Ok::<(), zre::Error>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::driver::{self, Commands, Directory, Request, Setup};
+use crate::error::Error;
+use crate::iface;
+use crate::proto::codec::check_string;
+use crate::proto::event::{Content, Event};
+use crate::proto::node::{Command, Config, Timers};
+
+/// The default UDP beacon port, as in Zyre.
+pub const DEFAULT_PORT: u16 = 5670;
+
+/// Configures a node; [`Builder::start`] starts it.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    uuid: Option<Uuid>,
+    name: Option<String>,
+    headers: Vec<(String, String)>,
+    port: u16,
+    timers: Timers,
+    interface: Option<String>,
+    mailbox_port: Option<u16>,
+    advertised_endpoint: Option<String>,
+    verbose: bool,
+    max_pending: usize,
+    stop_linger: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            uuid: None,
+            name: None,
+            headers: Vec::new(),
+            port: DEFAULT_PORT,
+            timers: Timers::default(),
+            interface: None,
+            mailbox_port: None,
+            advertised_endpoint: None,
+            verbose: false,
+            max_pending: 256,
+            stop_linger: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Builder {
+    /// The node's name (default: the first 6 hex digits of its UUID, as Zyre does).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Use this UUID instead of a random one.
+    pub fn uuid(mut self, uuid: Uuid) -> Self {
+        self.uuid = Some(uuid);
+        self
+    }
+
+    /// Adds a header sent to every peer in HELLO.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.headers.retain(|(k, _)| *k != key);
+        self.headers.push((key, value.into()));
+        self
+    }
+
+    /// The UDP beacon port (default 5670).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// How often to beacon (default 1 s).
+    pub fn interval(mut self, d: Duration) -> Self {
+        self.timers.interval = d;
+        self
+    }
+
+    /// A peer quiet this long is reported EVASIVE (default 5 s).
+    pub fn evasive_timeout(mut self, d: Duration) -> Self {
+        self.timers.evasive = d;
+        self
+    }
+
+    /// A peer quiet this long is reported SILENT (default: evasive + 20%).
+    pub fn silent_timeout(mut self, d: Duration) -> Self {
+        self.timers.silent = Some(d);
+        self
+    }
+
+    /// A peer quiet this long is removed with EXIT (default 30 s).
+    pub fn expired_timeout(mut self, d: Duration) -> Self {
+        self.timers.expired = d;
+        self
+    }
+
+    /// The interface, by name or IPv4 address (default: `ZRE_INTERFACE`, `ZSYS_INTERFACE`,
+    /// then the first up, broadcast-capable, non-loopback interface).
+    pub fn interface(mut self, name_or_ip: impl Into<String>) -> Self {
+        self.interface = Some(name_or_ip.into());
+        self
+    }
+
+    /// Bind the mailbox on this TCP port instead of an ephemeral one.
+    pub fn mailbox_port(mut self, port: u16) -> Self {
+        self.mailbox_port = Some(port);
+        self
+    }
+
+    /// Tell peers to connect here instead of the bound endpoint (behind NAT, for example).
+    pub fn advertised_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.advertised_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Log protocol decisions on stderr.
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = on;
+        self
+    }
+
+    /// At most this many discovered peers may wait for their HELLO (default 256).
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.max_pending = n;
+        self
+    }
+
+    /// How long `stop` waits for queued messages to leave (default 1 s).
+    pub fn stop_linger(mut self, d: Duration) -> Self {
+        self.stop_linger = d;
+        self
+    }
+
+    /// Starts the node: binds its mailbox and beacon socket and begins discovery.
+    pub fn start(self) -> Result<Node, Error> {
+        let uuid = self.uuid.unwrap_or_else(Uuid::new_v4);
+        let name = self
+            .name
+            .unwrap_or_else(|| crate::uuid_hex(&uuid)[..6].to_string());
+        check_string("name", &name)?;
+        for (k, _) in &self.headers {
+            check_string("header key", k)?;
+        }
+        let t = &self.timers;
+        if t.interval.is_zero() || t.evasive.is_zero() || t.expired.is_zero() {
+            return Err(Error::Config("timers must be greater than zero".into()));
+        }
+        let iface = iface::choose(self.interface.as_deref())?;
+        let mut config = Config::new(uuid, name.clone(), String::new(), 0);
+        config.headers = self.headers;
+        config.timers = self.timers;
+        config.max_pending = self.max_pending;
+        config.verbose = self.verbose;
+        let running = driver::start(Setup {
+            config,
+            iface,
+            beacon_port: self.port,
+            mailbox_port: self.mailbox_port,
+            advertised_endpoint: self.advertised_endpoint,
+            stop_linger: self.stop_linger,
+        })?;
+        Ok(Node {
+            uuid,
+            name,
+            endpoint: running.endpoint,
+            commands: running.commands,
+            events: Mutex::new(running.events),
+            directory: running.directory,
+            thread: Mutex::new(Some(running.thread)),
+        })
+    }
+}
+
+/// A running ZRE node. Cheap to share between threads (`&Node` is `Sync`); dropping it
+/// stops the node cleanly.
+pub struct Node {
+    uuid: Uuid,
+    name: String,
+    endpoint: String,
+    commands: Commands,
+    events: Mutex<Receiver<Event>>,
+    directory: Arc<Mutex<Directory>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("uuid", &crate::uuid_hex(&self.uuid))
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl Node {
+    /// A builder with Zyre's defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Our UUID.
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    /// Our name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Our mailbox endpoint as announced to peers.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn dir(&self) -> MutexGuard<'_, Directory> {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins a group (nothing happens if already joined).
+    pub fn join(&self, group: &str) -> Result<(), Error> {
+        check_string("group", group)?;
+        self.dir().own_groups.insert(group.to_string());
+        self.commands
+            .send(Request::Command(Command::Join(group.to_string())))
+    }
+
+    /// Leaves a group (nothing happens if not joined).
+    pub fn leave(&self, group: &str) -> Result<(), Error> {
+        check_string("group", group)?;
+        self.dir().own_groups.remove(group);
+        self.commands
+            .send(Request::Command(Command::Leave(group.to_string())))
+    }
+
+    /// Sends multipart content to one peer. Fails if the peer is not (or no longer) known.
+    pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
+        if !self.dir().peers.contains_key(&peer) {
+            return Err(Error::UnknownPeer(crate::uuid_hex(&peer)));
+        }
+        self.commands
+            .send(Request::Command(Command::Whisper { peer, content }))
+    }
+
+    /// Sends one text frame to one peer.
+    pub fn whisper_str(&self, peer: Uuid, text: &str) -> Result<(), Error> {
+        self.whisper(peer, vec![text.as_bytes().to_vec()])
+    }
+
+    /// Sends multipart content to every peer in `group` (none there: nothing is sent).
+    pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
+        check_string("group", group)?;
+        self.commands.send(Request::Command(Command::Shout {
+            group: group.to_string(),
+            content,
+        }))
+    }
+
+    /// Sends one text frame to every peer in `group`.
+    pub fn shout_str(&self, group: &str, text: &str) -> Result<(), Error> {
+        self.shout(group, vec![text.as_bytes().to_vec()])
+    }
+
+    /// Connects to a peer known by other means than beacons (a static peer).
+    pub fn require_peer(&self, uuid: Uuid, endpoint: &str) -> Result<(), Error> {
+        self.commands
+            .send(Request::Discovered(uuid, endpoint.to_string()))
+    }
+
+    /// The peers that have entered and not exited.
+    pub fn peers(&self) -> Vec<Uuid> {
+        let mut v: Vec<Uuid> = self.dir().peers.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The peers in `group`.
+    pub fn peers_by_group(&self, group: &str) -> Vec<Uuid> {
+        let mut v: Vec<Uuid> = self
+            .dir()
+            .peers
+            .iter()
+            .filter(|(_, p)| p.groups.contains(group))
+            .map(|(u, _)| *u)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The groups we are in.
+    pub fn own_groups(&self) -> BTreeSet<String> {
+        self.dir().own_groups.clone()
+    }
+
+    /// The groups a peer is in.
+    pub fn peer_groups(&self, peer: Uuid) -> Option<BTreeSet<String>> {
+        self.dir().peers.get(&peer).map(|p| p.groups.clone())
+    }
+
+    /// A peer's mailbox endpoint.
+    pub fn peer_address(&self, peer: Uuid) -> Option<String> {
+        self.dir().peers.get(&peer).map(|p| p.endpoint.clone())
+    }
+
+    /// A peer's name.
+    pub fn peer_name(&self, peer: Uuid) -> Option<String> {
+        self.dir().peers.get(&peer).map(|p| p.name.clone())
+    }
+
+    /// One of a peer's headers.
+    pub fn peer_header_value(&self, peer: Uuid, key: &str) -> Option<String> {
+        self.dir()
+            .peers
+            .get(&peer)
+            .and_then(|p| p.headers.get(key).cloned())
+    }
+
+    /// All of a peer's headers.
+    pub fn peer_headers(&self, peer: Uuid) -> Option<BTreeMap<String, String>> {
+        self.dir().peers.get(&peer).map(|p| p.headers.clone())
+    }
+
+    /// The events, as a blocking iterator that ends after STOP.
+    pub fn events(&self) -> Events<'_> {
+        Events { node: self }
+    }
+
+    /// The next event, waiting at most `timeout`; `Ok(None)` on timeout.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Event>, Error> {
+        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        match rx.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Stopped),
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Result<Option<Event>, Error> {
+        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        match rx.try_recv() {
+            Ok(e) => Ok(Some(e)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(Error::Stopped),
+        }
+    }
+
+    /// The next event, blocking; `Err(Stopped)` once the node stopped and every event
+    /// (STOP last) was read.
+    pub fn recv(&self) -> Result<Event, Error> {
+        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        rx.recv().map_err(|_| Error::Stopped)
+    }
+
+    /// Stops the node: what was queued is flushed (within the stop linger), peers are told
+    /// by a port-0 beacon, and STOP is the last event. Idempotent.
+    pub fn stop(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = self.commands.send(Request::Stop);
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Blocking iterator over a node's events; ends after STOP.
+#[derive(Debug)]
+pub struct Events<'a> {
+    node: &'a Node,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.node.recv().ok()
+    }
+}
