@@ -438,6 +438,7 @@ impl Driver {
         for dealer in self.dealers.values() {
             let _ = dealer.set_linger(linger);
         }
+        let had_peers = !self.dealers.is_empty();
         let leaving = self.state.handle_stop(now);
         self.flush_transmits();
         let Driver {
@@ -453,6 +454,12 @@ impl Driver {
         drop(router);
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
+        if had_peers {
+            // Flushed is not yet read: a peer's zmq I/O thread may hand its driver the
+            // messages above (TCP) after the driver saw our beacon (UDP), and they would be
+            // dropped as from an unknown peer. Give it a moment.
+            std::thread::sleep(GOODBYE_GRACE);
+        }
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
         let _ = udp.send_to(&leaving, beacon_to);
@@ -476,6 +483,9 @@ impl Driver {
         }
     }
 }
+
+/// How long a stopping node waits between flushing its messages and its port-0 beacon.
+const GOODBYE_GRACE: Duration = Duration::from_millis(100);
 
 fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Error> {
     let last = frames.len() - 1;

@@ -1,1 +1,122 @@
-//! What the `zre-*` binaries share: flags, output formats, exit codes.
+//! What the `zre-*` binaries share: flags, output formats, exit codes, signal handling,
+//! and the man pages and completions generated from the flags. Never used by the node.
+//!
+//! # The NDJSON format
+//!
+//! With `--format json` (the default) every event is one JSON object on one line, flushed
+//! at once. The first field is `type`; field names are stable:
+//!
+//! | field      | in                       | value                                          |
+//! |------------|--------------------------|------------------------------------------------|
+//! | `type`     | all                      | `enter` `exit` `join` `leave` `whisper` `shout` `evasive` `silent` `stop` |
+//! | `time`     | all                      | when it was printed, RFC 3339 UTC: `2026-01-31T12:00:00.123Z` |
+//! | `peer`     | all but `stop`           | the peer's UUID, 32 upper-case hex digits as Zyre prints it |
+//! | `name`     | all but `stop`           | the peer's name                                |
+//! | `endpoint` | `enter`                  | its mailbox, e.g. `tcp://127.0.0.1:49152`      |
+//! | `headers`  | `enter`                  | an object of its headers                       |
+//! | `group`    | `join` `leave` `shout`   | the group                                      |
+//! | `frames`   | `whisper` `shout`        | every frame: `{"text": ..}` if valid UTF-8, else `{"base64": ..}` |
+//! | `text`     | `whisper` `shout`        | only when the content is a single UTF-8 frame  |
+//!
+//! ```text
+//! {"type":"enter","time":"2026-01-31T12:00:00.123Z","peer":"5E1C0D...","name":"a","endpoint":"tcp://127.0.0.1:49152","headers":{}}
+//! {"type":"shout","time":"2026-01-31T12:00:01.456Z","peer":"5E1C0D...","name":"a","group":"CHAT","frames":[{"text":"hi"}],"text":"hi"}
+//! ```
+//!
+//! zre-shout and zre-whisper `--json` read the same objects back (`frames`, else `text`;
+//! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly.
+//! zre-ping adds `rtt`, `lost` and `summary` objects (see its man page).
+//!
+//! # Exit status
+//!
+//! | code | meaning                                                                 |
+//! |------|-------------------------------------------------------------------------|
+//! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr               |
+//! | 2    | usage error (bad arguments), reported by clap                           |
+
+pub mod args;
+pub mod docs;
+pub mod input;
+pub mod output;
+
+use std::io;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::node::Node;
+use args::NodeArgs;
+
+/// Exit status for success, Ctrl-C, SIGTERM and a closed pipe.
+pub const EXIT_OK: u8 = 0;
+/// Exit status for a runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status for a usage error (clap's own).
+pub const EXIT_USAGE: u8 = 2;
+
+/// How long the main loops wait for an event before looking at the stop flag.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Runs a command's body: an error prints one line `NAME: error: ...` on stderr and exits
+/// 1, except a broken pipe, which exits 0 without a word.
+pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match body() {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            use io::Write as _;
+            let _ = writeln!(io::stderr(), "{name}: error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// True when the error comes from writing to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A flag that Ctrl-C, SIGTERM and SIGHUP set; the main loops poll it every [`TICK`].
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+        .context("cannot install the signal handler")?;
+    Ok(flag)
+}
+
+/// Starts a node from the shared flags and joins its `--group`s.
+pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
+    let node = args.builder().start().context("cannot start the node")?;
+    for g in &args.groups {
+        node.join(g).with_context(|| format!("cannot join {g}"))?;
+    }
+    Ok(node)
+}
+
+/// Waits until `ready` holds, the deadline passes, or the stop flag is set, reading (and
+/// dropping) the node's events meanwhile. Returns whether `ready` held.
+pub fn wait_until(
+    node: &Node,
+    stop: &AtomicBool,
+    deadline: Instant,
+    mut ready: impl FnMut(&Node) -> bool,
+) -> anyhow::Result<bool> {
+    loop {
+        if ready(node) {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if now >= deadline || stop.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        node.recv_timeout(TICK.min(deadline - now))?;
+    }
+}

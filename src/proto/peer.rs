@@ -99,6 +99,11 @@ impl Peer {
         d
     }
 
+    /// The sequence number the next message from this peer must carry.
+    pub fn expected_sequence(&self) -> u16 {
+        self.want_sequence
+    }
+
     /// How long since we last heard from it.
     pub fn quiet_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.last_message)

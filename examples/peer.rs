@@ -1,0 +1,236 @@
+//! A `zre` node driven by JSON lines on stdin/stdout: the same protocol as
+//! `tests/interop/pyre_peer.py`, so a test can drive a Rust node in another process
+//! exactly as it drives a pyre node.
+//!
+//! Run: `cargo run --example peer -- --port 47999 --name alice --header X-A=1 --group G`
+//! (then type `{"cmd":"peers"}`; EOF, `{"cmd":"stop"}` or SIGTERM stops it).
+//!
+//! Flags: `--port PORT` (UDP beacon port, required, 5670 refused), `--name NAME`,
+//! `--header K=V` and `--group G` (repeatable), `--interface IFACE` (default `lo`;
+//! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
+//! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`.
+//!
+//! stdout: one JSON object per line, flushed.
+//!   `{"type":"ready","uuid":HEX,"name":..,"endpoint":..,"port":PORT}`
+//!   `{"type":"enter","peer":HEX,"name":..,"headers":{..},"endpoint":..}`
+//!   `{"type":"exit"|"evasive"|"silent","peer":HEX,"name":..}`
+//!   `{"type":"join"|"leave","peer":HEX,"name":..,"group":..}`
+//!   `{"type":"whisper","peer":HEX,"name":..,"frames":[base64,..]}`
+//!   `{"type":"shout","peer":HEX,"name":..,"group":..,"frames":[base64,..]}`
+//!   `{"type":"stop","peer":OWN HEX,"name":..}` (last line)
+//!   `{"type":"peers","peers":[HEX,..]}` (reply to the peers command)
+//!   `{"type":"error","error":..,"line":..}` (a bad command; the node carries on)
+//! stdin: one JSON object per line.
+//!   `{"cmd":"join","group":G}` `{"cmd":"leave","group":G}`
+//!   `{"cmd":"whisper","peer":HEX,"frames":[base64,..]}`
+//!   `{"cmd":"shout","group":G,"frames":[base64,..]}` `{"cmd":"peers"}` `{"cmd":"stop"}`
+//! Unlike pyre, zero content frames are allowed. Exit status 0 after a graceful stop.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use clap::Parser;
+use serde_json::{json, Value};
+use zre::{uuid_hex, Event, Node, Uuid};
+
+#[derive(Parser)]
+#[command(about = "A zre node driven by JSON lines on stdin/stdout")]
+struct Args {
+    /// UDP beacon port.
+    #[arg(long)]
+    port: u16,
+    /// Node name.
+    #[arg(long)]
+    name: Option<String>,
+    /// A header, K=V (repeatable).
+    #[arg(long = "header", value_name = "K=V")]
+    headers: Vec<String>,
+    /// A group to join at start (repeatable).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Interface name or IPv4 address.
+    #[arg(long, default_value = "lo")]
+    interface: String,
+    /// Use loopback (the default; for parity with pyre_peer.py).
+    #[arg(long)]
+    loopback: bool,
+    /// Evasive timeout, seconds.
+    #[arg(long)]
+    evasive: Option<f64>,
+    /// Expired timeout, seconds.
+    #[arg(long)]
+    expired: Option<f64>,
+    /// Beacon interval, seconds.
+    #[arg(long)]
+    interval: Option<f64>,
+    /// Bind the mailbox on this TCP port instead of an ephemeral one.
+    #[arg(long)]
+    mailbox_port: Option<u16>,
+    /// Log protocol decisions on stderr.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn emit(v: &Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout means the driver went away; nothing useful to do about it.
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn b64(frames: &[Vec<u8>]) -> Vec<String> {
+    frames.iter().map(|f| B64.encode(f)).collect()
+}
+
+fn event_json(e: &Event, own: &Node) -> Value {
+    let peer = e.peer().map(|u| uuid_hex(&u));
+    match e {
+        Event::Enter {
+            name,
+            headers,
+            endpoint,
+            ..
+        } => json!({"type": "enter", "peer": peer, "name": name,
+                     "headers": headers, "endpoint": endpoint}),
+        Event::Join { name, group, .. } | Event::Leave { name, group, .. } => {
+            json!({"type": e.kind(), "peer": peer, "name": name, "group": group})
+        }
+        Event::Whisper { name, content, .. } => {
+            json!({"type": "whisper", "peer": peer, "name": name, "frames": b64(content)})
+        }
+        Event::Shout {
+            name,
+            group,
+            content,
+            ..
+        } => json!({"type": "shout", "peer": peer, "name": name, "group": group,
+                     "frames": b64(content)}),
+        Event::Stop => {
+            json!({"type": "stop", "peer": uuid_hex(&own.uuid()), "name": own.name()})
+        }
+        _ => json!({"type": e.kind(), "peer": peer, "name": e.name()}),
+    }
+}
+
+fn frames(c: &Value) -> anyhow::Result<Vec<Vec<u8>>> {
+    let list = c["frames"].as_array().context("frames: expected a list")?;
+    list.iter()
+        .map(|f| {
+            let s = f.as_str().context("frames: expected base64 strings")?;
+            B64.decode(s).context("frames: bad base64")
+        })
+        .collect()
+}
+
+fn str_field<'a>(c: &'a Value, key: &str) -> anyhow::Result<&'a str> {
+    c[key]
+        .as_str()
+        .with_context(|| format!("{key}: expected a string"))
+}
+
+/// Runs one command; `Ok(true)` means stop.
+fn command(node: &Node, line: &str) -> anyhow::Result<bool> {
+    let c: Value = serde_json::from_str(line).context("not JSON")?;
+    match str_field(&c, "cmd")? {
+        "stop" => return Ok(true),
+        "join" => node.join(str_field(&c, "group")?)?,
+        "leave" => node.leave(str_field(&c, "group")?)?,
+        "whisper" => {
+            let peer = Uuid::parse_str(str_field(&c, "peer")?).context("peer: bad UUID")?;
+            node.whisper(peer, frames(&c)?)?
+        }
+        "shout" => node.shout(str_field(&c, "group")?, frames(&c)?)?,
+        "peers" => {
+            let peers: Vec<String> = node.peers().iter().map(uuid_hex).collect();
+            emit(&json!({"type": "peers", "peers": peers}));
+        }
+        other => bail!("unknown cmd {other:?}"),
+    }
+    Ok(false)
+}
+
+fn secs(s: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    s.map(|s| Duration::try_from_secs_f64(s).context("bad duration"))
+        .transpose()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.port == zre::node::DEFAULT_PORT {
+        bail!("refusing the default ZRE port {}", zre::node::DEFAULT_PORT);
+    }
+    let interface = if args.loopback {
+        "lo".to_string()
+    } else {
+        args.interface
+    };
+    let mut b = Node::builder()
+        .interface(interface)
+        .port(args.port)
+        .verbose(args.verbose);
+    if let Some(name) = args.name {
+        b = b.name(name);
+    }
+    for h in &args.headers {
+        let (k, v) = h.split_once('=').context("--header: expected K=V")?;
+        b = b.header(k, v);
+    }
+    if let Some(d) = secs(args.evasive)? {
+        b = b.evasive_timeout(d);
+    }
+    if let Some(d) = secs(args.expired)? {
+        b = b.expired_timeout(d);
+    }
+    if let Some(d) = secs(args.interval)? {
+        b = b.interval(d);
+    }
+    if let Some(port) = args.mailbox_port {
+        b = b.mailbox_port(port);
+    }
+    let node = Arc::new(b.start()?);
+    for g in &args.groups {
+        node.join(g)?;
+    }
+    emit(
+        &json!({"type": "ready", "uuid": uuid_hex(&node.uuid()), "name": node.name(),
+                 "endpoint": node.endpoint(), "port": args.port}),
+    );
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let events = {
+        let node = Arc::clone(&node);
+        std::thread::spawn(move || {
+            for e in node.events() {
+                emit(&event_json(&e, &node));
+            }
+            let _ = done_tx.send(());
+        })
+    };
+    // SIGTERM/SIGINT: a graceful stop, then exit once STOP was printed (stdin may never
+    // close, so the main loop cannot be relied on to notice).
+    let on_term = Arc::clone(&node);
+    ctrlc::set_handler(move || {
+        on_term.stop();
+        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        std::process::exit(0);
+    })
+    .context("installing the SIGTERM handler")?;
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match command(&node, &line) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => emit(&json!({"type": "error", "error": format!("{e:#}"), "line": line})),
+        }
+    }
+    node.stop();
+    let _ = events.join();
+    Ok(())
+}

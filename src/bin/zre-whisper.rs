@@ -1,0 +1,91 @@
+//! zre-whisper: whisper a message, or each line of stdin, to one peer (see `man zre-whisper`).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use zre::cli::{self, args::WhisperArgs, input};
+use zre::{uuid_hex, Node, Uuid};
+
+fn main() -> ExitCode {
+    let args = WhisperArgs::parse();
+    cli::run("zre-whisper", || whisper(&args))
+}
+
+/// The peers that `want` names: by UUID (any case, hyphens allowed) or by name.
+fn matches(node: &Node, want: &str) -> Vec<Uuid> {
+    let hex = want.replace('-', "").to_uppercase();
+    node.peers()
+        .into_iter()
+        .filter(|p| uuid_hex(p) == hex || node.peer_name(*p).as_deref() == Some(want))
+        .collect()
+}
+
+/// Finds the one peer `want` names, waiting up to `--wait`; None if interrupted.
+fn resolve(node: &Node, args: &WhisperArgs, stop: &AtomicBool) -> anyhow::Result<Option<Uuid>> {
+    let want = args.peer.as_str();
+    let deadline = Instant::now() + args.send.wait;
+    if !cli::wait_until(node, stop, deadline, |n| !matches(n, want).is_empty())? {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let wait = humantime::format_duration(args.send.wait);
+        bail!("no peer {want} after {wait}");
+    }
+    let mut found = matches(node, want);
+    if found
+        .iter()
+        .all(|p| uuid_hex(p) != want.replace('-', "").to_uppercase())
+    {
+        // A name: give other peers of that name two beacons to show up, so that an
+        // ambiguous name is noticed rather than resolved by luck.
+        let settle = Instant::now() + args.node.interval * 2 + Duration::from_millis(300);
+        cli::wait_until(node, stop, settle, |_| false)?;
+        found = matches(node, want);
+    }
+    match found.as_slice() {
+        [] => bail!("peer {want} left"),
+        [one] => Ok(Some(*one)),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|p| {
+                    let at = node.peer_address(*p).unwrap_or_default();
+                    format!("{} at {at}", uuid_hex(p))
+                })
+                .collect();
+            bail!(
+                "the name {want} is ambiguous; give one of its UUIDs: {}",
+                list.join(", ")
+            )
+        }
+    }
+}
+
+fn whisper(args: &WhisperArgs) -> anyhow::Result<()> {
+    let stop = cli::stop_flag()?;
+    let node = cli::start_node(&args.node)?;
+    let Some(peer) = resolve(&node, args, &stop)? else {
+        node.stop();
+        return Ok(());
+    };
+    if !args.message.is_empty() {
+        node.whisper(peer, vec![args.message.join(" ").into_bytes()])?;
+        node.stop();
+        return Ok(());
+    }
+    let lines = input::spawn_stdin(args.send.json);
+    while !stop.load(Ordering::SeqCst) {
+        match lines.recv_timeout(cli::TICK) {
+            Ok(m) => node.whisper(peer, m?.content)?,
+            Err(RecvTimeoutError::Timeout) => while node.try_recv()?.is_some() {},
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Stopping flushes what is queued, then tells the peers we left.
+    node.stop();
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Man pages and shell completions, rendered from the same clap definitions the binaries
+//! parse. `cargo run --bin zre-gen-docs` writes them to `man/` and `completions/`; a test
+//! fails when the committed files differ from what this renders.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use clap::{Command, CommandFactory};
+use clap_complete::Shell;
+use clap_mangen::roff::{bold, italic, roman, Roff};
+
+use super::args::{DirArgs, ListenArgs, PingArgs, ShoutArgs, WhisperArgs};
+
+/// Every command, as clap defines it.
+pub fn commands() -> Vec<Command> {
+    vec![
+        ListenArgs::command(),
+        ShoutArgs::command(),
+        WhisperArgs::command(),
+        PingArgs::command(),
+        DirArgs::command(),
+    ]
+}
+
+/// One generated file: its path relative to the project root, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// E.g. `man/zre-listen.1`.
+    pub path: PathBuf,
+    /// The contents.
+    pub bytes: Vec<u8>,
+}
+
+/// Every man page and completion script.
+pub fn render_all() -> io::Result<Vec<File>> {
+    let mut files = Vec::new();
+    for cmd in commands() {
+        let name = cmd.get_name().to_string();
+        files.push(File {
+            path: PathBuf::from(format!("man/{name}.1")),
+            bytes: man_page(cmd.clone())?,
+        });
+        for (shell, file) in [
+            (Shell::Bash, format!("completions/bash/{name}")),
+            (Shell::Zsh, format!("completions/zsh/_{name}")),
+            (Shell::Fish, format!("completions/fish/{name}.fish")),
+        ] {
+            let mut c = cmd.clone();
+            let mut bytes = Vec::new();
+            clap_complete::generate(shell, &mut c, name.clone(), &mut bytes);
+            files.push(File {
+                path: PathBuf::from(file),
+                bytes,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Writes every file under `root`, creating directories as needed.
+pub fn write_all(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for f in render_all()? {
+        let path = root.join(&f.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, &f.bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn section(w: &mut Vec<u8>, title: &str, paragraphs: &[&str]) -> io::Result<()> {
+    let mut roff = Roff::new();
+    roff.control("SH", [title]);
+    for (i, p) in paragraphs.iter().enumerate() {
+        if i > 0 {
+            roff.control("PP", []);
+        }
+        roff.text([roman(*p)]);
+    }
+    roff.to_writer(w)
+}
+
+fn table(w: &mut Vec<u8>, title: &str, intro: &str, rows: &[(&str, &str)]) -> io::Result<()> {
+    let mut roff = Roff::new();
+    roff.control("SH", [title]);
+    roff.text([roman(intro)]);
+    for (term, text) in rows {
+        roff.control("TP", []);
+        roff.text([bold(*term)]);
+        roff.text([roman(*text)]);
+    }
+    roff.to_writer(w)
+}
+
+const FORMAT_INTRO: &str = "With --format json (the default) every event is one JSON object \
+on one line (NDJSON), flushed at once, so that the output can be piped into jq. The first field \
+is \"type\"; the fields are:";
+
+const FORMAT_ROWS: &[(&str, &str)] = &[
+    (
+        "type",
+        "enter, exit, join, leave, whisper, shout, evasive, silent or stop (last).",
+    ),
+    (
+        "time",
+        "When it was printed, RFC 3339 in UTC, e.g. 2026-01-31T12:00:00.123Z.",
+    ),
+    (
+        "peer",
+        "The peer's UUID as 32 upper-case hex digits, as Zyre prints it (not in stop).",
+    ),
+    ("name", "The peer's name (not in stop)."),
+    (
+        "endpoint",
+        "In enter: the peer's mailbox, e.g. tcp://127.0.0.1:49152.",
+    ),
+    ("headers", "In enter: an object of the peer's headers."),
+    ("group", "In join, leave and shout: the group."),
+    (
+        "frames",
+        "In whisper and shout: every frame, each {\"text\": ...} when valid UTF-8, else \
+{\"base64\": ...}. Binary and multi-frame content round-trips exactly through zre-shout --json \
+and zre-whisper --json.",
+    ),
+    (
+        "text",
+        "In whisper and shout, only when the content is a single UTF-8 frame: that frame.",
+    ),
+];
+
+const INPUT_FORMAT: &str = "Without --json each stdin line (without its newline) is sent as one \
+frame, its bytes untouched. With --json each line is a JSON object as zre-listen prints them: \
+\"frames\" (each {\"text\": ...} or {\"base64\": ...}) or else \"text\"; zre-shout also reads \
+an optional \"group\" that overrides GROUP. Blank lines are skipped; a bad line is an error.";
+
+const EXIT_ROWS: &[(&str, &str)] = &[
+    (
+        "0",
+        "Done; also after Ctrl-C (SIGINT), SIGTERM or a closed output pipe. Peers see the node \
+exit at once.",
+    ),
+    (
+        "1",
+        "Runtime failure (no such interface, nobody to deliver to, ...): one line \
+\"zre-xxx: error: ...\" on stderr.",
+    ),
+    ("2", "Usage error: bad arguments."),
+];
+
+const ENV_ROWS: &[(&str, &str)] = &[
+    ("ZRE_INTERFACE", "The default for --interface."),
+    ("ZRE_PORT", "The default for --port."),
+    (
+        "NO_COLOR",
+        "When set and not empty, --format human prints no colour.",
+    ),
+];
+
+fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+    // (extra OUTPUT paragraphs, EXAMPLES)
+    match name {
+        "zre-listen" => (
+            vec![],
+            vec![
+                "zre-listen --interface lo --group CHAT",
+                "zre-listen -i lo -g CHAT | jq -r 'select(.type == \"shout\") | .text'",
+                "zre-listen -i lo --count 1 --timeout 10s",
+            ],
+        ),
+        "zre-shout" => (
+            vec!["zre-shout prints nothing on stdout."],
+            vec![
+                "zre-shout --interface lo CHAT hello world",
+                "tail -f log | zre-shout -i lo --peers 2 LOGS",
+                "zre-listen -i lo -g A | jq -c --unbuffered 'select(.type == \"shout\") | .group = \"B\"' | zre-shout -i lo --json",
+            ],
+        ),
+        "zre-whisper" => (
+            vec!["zre-whisper prints nothing on stdout."],
+            vec![
+                "zre-whisper --interface lo alice 'are you there?'",
+                "echo '{\"frames\":[{\"text\":\"key\"},{\"base64\":\"AAEC\"}]}' | zre-whisper -i lo --json 5E1C0D5BE71F4A4BA7C1E0E7B9F4AA01",
+            ],
+        ),
+        "zre-ping" => (
+            vec![
+                "Beside the events, zre-ping prints these objects: \
+{\"type\":\"rtt\",\"time\",\"peer\",\"name\",\"seq\",\"rtt_ms\"} for each answered ping; \
+{\"type\":\"lost\",\"time\",\"peer\",\"name\",\"seq\"} for a ping not answered within \
+--reply-timeout or when the peer exits; and at the end, for each peer pinged, \
+{\"type\":\"summary\",\"time\",\"peer\",\"name\",\"sent\",\"received\",\"loss\",\"min_ms\",\
+\"avg_ms\",\"max_ms\"} where loss is a percentage and the times are null when nothing came back. \
+Answers carry no sequence number: each \"Hello\" shout from a peer answers its oldest ping \
+still waiting.",
+            ],
+            vec![
+                "zre-ping --interface lo",
+                "zre-ping -i lo --interval 1s --count 5 --format human",
+            ],
+        ),
+        "zre-dir" => (
+            vec![
+                "With --format json each file holds {\"uuid\", \"name\", \"endpoint\", \
+\"headers\", \"groups\", \"since\"} (since: when the peer entered, RFC 3339 UTC). With \
+--format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout.",
+            ],
+            vec![
+                "zre-dir --interface lo /run/zre/peers",
+                "jq -r .name /run/zre/peers/*.json",
+            ],
+        ),
+        _ => (vec![], vec![]),
+    }
+}
+
+/// Renders one man page: clap's sections, then the output format, exit status,
+/// environment and examples.
+pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
+    let name = cmd.get_name().to_string();
+    let man = clap_mangen::Man::new(cmd).manual("zre manual");
+    let mut w = Vec::new();
+    man.render_title(&mut w)?;
+    man.render_name_section(&mut w)?;
+    man.render_synopsis_section(&mut w)?;
+    man.render_description_section(&mut w)?;
+    man.render_options_section(&mut w)?;
+    let (output, examples) = extra(&name);
+    match name.as_str() {
+        "zre-listen" | "zre-ping" => table(&mut w, "OUTPUT FORMAT", FORMAT_INTRO, FORMAT_ROWS)?,
+        "zre-shout" | "zre-whisper" => section(&mut w, "INPUT FORMAT", &[INPUT_FORMAT])?,
+        _ => {}
+    }
+    if !output.is_empty() {
+        section(&mut w, "OUTPUT", &output)?;
+    }
+    table(&mut w, "EXIT STATUS", "", EXIT_ROWS)?;
+    table(&mut w, "ENVIRONMENT", "", ENV_ROWS)?;
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXAMPLES"]);
+    for ex in examples {
+        roff.control("PP", []);
+        roff.text([italic(ex)]);
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman(
+        "zre-listen(1), zre-shout(1), zre-whisper(1), zre-ping(1), zre-dir(1), jq(1)",
+    )]);
+    roff.to_writer(&mut w)?;
+    man.render_version_section(&mut w)?;
+    Ok(w)
+}

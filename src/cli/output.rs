@@ -1,0 +1,250 @@
+//! Printing events: NDJSON (the format documented in [`crate::cli`]) or one human line each.
+//! Every line is flushed at once so that `| jq` sees it.
+
+use std::io::{self, IsTerminal, Write};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use colored::Colorize;
+use serde_json::Value;
+
+use super::args::Format;
+use crate::proto::event::{uuid_hex, Content, Event};
+
+/// The current time as RFC 3339 UTC with milliseconds, e.g. `2026-01-31T12:00:00.123Z`.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// A JSON object whose keys stay in the order they were added (`type` first).
+#[derive(Debug, Default, Clone)]
+pub struct Obj {
+    buf: String,
+}
+
+impl Obj {
+    /// An object starting with `"type": kind` and `"time": now`.
+    pub fn event(kind: &str) -> Obj {
+        Obj::default().str("type", kind).str("time", &now_rfc3339())
+    }
+
+    /// Adds a field.
+    pub fn field(mut self, key: &str, value: Value) -> Obj {
+        self.buf.push(if self.buf.is_empty() { '{' } else { ',' });
+        self.buf.push_str(&Value::from(key).to_string());
+        self.buf.push(':');
+        self.buf.push_str(&value.to_string());
+        self
+    }
+
+    /// Adds a string field.
+    pub fn str(self, key: &str, value: &str) -> Obj {
+        self.field(key, Value::from(value))
+    }
+
+    /// The finished object, on one line without the newline.
+    pub fn finish(mut self) -> String {
+        if self.buf.is_empty() {
+            self.buf.push('{');
+        }
+        self.buf.push('}');
+        self.buf
+    }
+}
+
+/// One frame as JSON: `{"text": ...}` when valid UTF-8, else `{"base64": ...}`.
+pub fn frame_json(frame: &[u8]) -> Value {
+    let mut m = serde_json::Map::new();
+    match std::str::from_utf8(frame) {
+        Ok(s) => m.insert("text".into(), Value::from(s)),
+        Err(_) => m.insert(
+            "base64".into(),
+            Value::from(base64::engine::general_purpose::STANDARD.encode(frame)),
+        ),
+    };
+    Value::Object(m)
+}
+
+/// The content's single UTF-8 frame, if it is exactly that.
+pub fn single_text(content: &Content) -> Option<&str> {
+    match content.as_slice() {
+        [one] => std::str::from_utf8(one).ok(),
+        _ => None,
+    }
+}
+
+/// An event as one NDJSON line (without the newline).
+pub fn event_json(event: &Event) -> String {
+    let mut o = Obj::event(event.kind());
+    if let Some(peer) = event.peer() {
+        o = o.str("peer", &uuid_hex(&peer)).str("name", event.name());
+    }
+    if let Event::Enter {
+        endpoint, headers, ..
+    } = event
+    {
+        let h: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        o = o
+            .str("endpoint", endpoint)
+            .field("headers", Value::Object(h));
+    }
+    if let Some(group) = event.group() {
+        o = o.str("group", group);
+    }
+    if let Some(content) = event.content() {
+        let frames: Vec<Value> = content.iter().map(|f| frame_json(f)).collect();
+        o = o.field("frames", Value::Array(frames));
+        if let Some(text) = single_text(content) {
+            o = o.str("text", text);
+        }
+    }
+    o.finish()
+}
+
+fn short_time() -> String {
+    // "2026-01-31T12:00:00.123Z" -> "12:00:00.123"
+    let t = now_rfc3339();
+    t.get(11..23).map(str::to_string).unwrap_or(t)
+}
+
+fn human_content(content: &Content) -> String {
+    if let Some(text) = single_text(content) {
+        return text.to_string();
+    }
+    let parts: Vec<String> = content
+        .iter()
+        .map(|f| match std::str::from_utf8(f) {
+            Ok(s) => format!("{s:?}"),
+            Err(_) => format!(
+                "base64:{}",
+                base64::engine::general_purpose::STANDARD.encode(f)
+            ),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// An event as one readable line (without the newline); coloured if `colored` allows it.
+pub fn event_human(event: &Event) -> String {
+    let kind = match event {
+        Event::Stop => "STOP".to_string(),
+        _ => format!("{:<7}", event.kind().to_uppercase()),
+    };
+    let kind = match event {
+        Event::Enter { .. } | Event::Join { .. } => kind.green(),
+        Event::Exit { .. } | Event::Leave { .. } | Event::Stop => kind.red(),
+        Event::Evasive { .. } | Event::Silent { .. } => kind.yellow(),
+        Event::Whisper { .. } | Event::Shout { .. } => kind.cyan(),
+    };
+    let mut line = format!("{} {}", short_time().dimmed(), kind.bold());
+    if let Some(peer) = event.peer() {
+        line.push_str(&format!(
+            " {} {}",
+            event.name().bold(),
+            format!("({})", uuid_hex(&peer)).dimmed()
+        ));
+    }
+    match event {
+        Event::Enter {
+            endpoint, headers, ..
+        } => {
+            line.push_str(&format!(" at {endpoint}"));
+            for (k, v) in headers {
+                line.push_str(&format!(" {k}={v}"));
+            }
+        }
+        Event::Join { group, .. } | Event::Leave { group, .. } => {
+            line.push_str(&format!(" {group}"));
+        }
+        Event::Whisper { content, .. } => {
+            line.push_str(&format!(": {}", human_content(content)));
+        }
+        Event::Shout { group, content, .. } => {
+            line.push_str(&format!(" to {group}: {}", human_content(content)));
+        }
+        _ => {}
+    }
+    line
+}
+
+/// Where events go: stdout, in the chosen format, one flushed line each.
+#[derive(Debug)]
+pub struct Output {
+    format: Format,
+    out: io::Stdout,
+}
+
+impl Output {
+    /// Prints to stdout in `format`; colour only for human output on a terminal when
+    /// NO_COLOR is not set.
+    pub fn stdout(format: Format) -> Output {
+        let out = io::stdout();
+        let colour = format == Format::Human
+            && out.is_terminal()
+            && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        colored::control::set_override(colour);
+        Output { format, out }
+    }
+
+    /// The chosen format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Prints one event.
+    pub fn emit(&mut self, event: &Event) -> io::Result<()> {
+        let line = match self.format {
+            Format::Json => event_json(event),
+            Format::Human => event_human(event),
+        };
+        self.line(&line)
+    }
+
+    /// Prints one line and flushes.
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        let mut out = self.out.lock();
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shout_json_has_type_first_and_exact_frames() {
+        let peer = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let e = Event::Shout {
+            peer,
+            name: "a".into(),
+            group: "G".into(),
+            content: vec![b"hi".to_vec(), vec![0, 255]],
+        };
+        let line = event_json(&e);
+        assert!(line.starts_with(r#"{"type":"shout","time":""#), "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["peer"], "0123456789ABCDEF0123456789ABCDEF");
+        assert_eq!(
+            v["frames"],
+            serde_json::json!([{"text": "hi"}, {"base64": "AP8="}])
+        );
+        assert!(v.get("text").is_none());
+    }
+
+    #[test]
+    fn single_text_frame_adds_text() {
+        let e = Event::Whisper {
+            peer: uuid::Uuid::nil(),
+            name: "a".into(),
+            content: vec![b"hello \"x\"\n".to_vec()],
+        };
+        let v: Value = serde_json::from_str(&event_json(&e)).unwrap();
+        assert_eq!(v["text"], "hello \"x\"\n");
+        assert_eq!(event_json(&Event::Stop).matches(',').count(), 1);
+    }
+}

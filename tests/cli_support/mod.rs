@@ -1,0 +1,293 @@
+//! Shared by the `cli_*` tests: spawn a binary on loopback, read its NDJSON, reap it.
+//!
+//! Every node runs with `--interface lo` and the test's own beacon port; every child is
+//! killed (by its PID) and reaped when its guard drops, also when a test fails.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const LISTEN: &str = env!("CARGO_BIN_EXE_zre-listen");
+pub const SHOUT: &str = env!("CARGO_BIN_EXE_zre-shout");
+pub const WHISPER: &str = env!("CARGO_BIN_EXE_zre-whisper");
+pub const PING: &str = env!("CARGO_BIN_EXE_zre-ping");
+pub const DIR: &str = env!("CARGO_BIN_EXE_zre-dir");
+pub const GEN_DOCS: &str = env!("CARGO_BIN_EXE_zre-gen-docs");
+
+/// Generous: the machine is shared with other builds.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Loopback, our port, short timers.
+pub fn node_args(port: u16) -> Vec<String> {
+    [
+        "--interface",
+        "lo",
+        "--port",
+        &port.to_string(),
+        "--interval",
+        "100ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A child process that is killed and reaped when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    pub stdin: Option<ChildStdin>,
+    lines: Option<Receiver<String>>,
+    /// Every stdout line read so far.
+    pub seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Spawns `bin args`, stdin closed, stdout and stderr captured.
+    pub fn spawn<S: AsRef<str>>(bin: &str, args: &[S]) -> Proc {
+        Proc::spawn_with(bin, args, false, true)
+    }
+
+    /// Same, with a pipe to its stdin.
+    pub fn spawn_stdin<S: AsRef<str>>(bin: &str, args: &[S]) -> Proc {
+        Proc::spawn_with(bin, args, true, true)
+    }
+
+    fn spawn_with<S: AsRef<str>>(bin: &str, args: &[S], stdin: bool, read: bool) -> Proc {
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        assert!(
+            args.windows(2).any(|w| w == ["--interface", "lo"]) || args.contains(&"--help"),
+            "every node runs on lo: {args:?}"
+        );
+        let mut child = Command::new(bin)
+            .args(&args)
+            .env_remove("ZRE_INTERFACE")
+            .env_remove("ZRE_PORT")
+            .env_remove("NO_COLOR")
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        if !read {
+            drop(out);
+        } else {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    match line {
+                        Ok(l) => {
+                            if tx.send(l).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        let stderr_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let name = Path::new(bin)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Proc {
+            name,
+            stdin: child.stdin.take(),
+            child,
+            lines: Some(rx),
+            seen: Vec::new(),
+            stderr,
+            stderr_thread: Some(stderr_thread),
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Spawns with its stdout a pipe whose reading end is already closed, as after
+    /// `| head -1` has exited: its first write meets a broken pipe.
+    pub fn spawn_closed_stdout<S: AsRef<str>>(bin: &str, args: &[S]) -> Proc {
+        Proc::spawn_with(bin, args, false, false)
+    }
+
+    /// Writes to its stdin.
+    pub fn write_stdin(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("spawned with stdin");
+        stdin.write_all(bytes).expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes its stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "{} (pid {}) printed:\n{}\nstderr:\n{}",
+            self.name,
+            self.pid(),
+            self.seen.join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// The next stdout line, parsed, within `timeout`; None on timeout or end of output.
+    pub fn next_json(&mut self, timeout: Duration) -> Option<Value> {
+        let rx = self.lines.as_ref()?;
+        let line = rx.recv_timeout(timeout).ok()?;
+        self.seen.push(line.clone());
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{}", self.context()));
+        Some(v)
+    }
+
+    /// Reads lines until one satisfies `pred`; panics (with what was seen) after DEADLINE.
+    pub fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_json(left) {
+                Some(v) if pred(&v) => return v,
+                Some(_) => {}
+                None => panic!("no {what} within {DEADLINE:?}; {}", self.context()),
+            }
+        }
+    }
+
+    /// Every line until end of output (the process must exit within DEADLINE).
+    pub fn rest(&mut self) -> Vec<Value> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut all = Vec::new();
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_json(left) {
+                Some(v) => all.push(v),
+                None => break,
+            }
+        }
+        all
+    }
+
+    /// Sends a signal by PID (`TERM`, `INT`).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -s {sig} {}", self.pid());
+    }
+
+    /// Waits for it to exit, at most DEADLINE.
+    pub fn wait(&mut self) -> ExitStatus {
+        if let Some(s) = self.status {
+            return s;
+        }
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                self.status = Some(s);
+                // It exited: its stderr ends now; read all of it.
+                if let Some(t) = self.stderr_thread.take() {
+                    let _ = t.join();
+                }
+                return s;
+            }
+            if Instant::now() >= deadline {
+                panic!("did not exit within {DEADLINE:?}; {}", self.context());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for exit and checks the code.
+    pub fn assert_exit(&mut self, code: i32) {
+        let s = self.wait();
+        assert_eq!(s.code(), Some(code), "exit status; {}", self.context());
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs a command to completion (stdin closed); returns (code, stdout, stderr).
+pub fn run<S: AsRef<str>>(bin: &str, args: &[S]) -> (Option<i32>, String, String) {
+    let mut p = Proc::spawn(bin, args);
+    let status = p.wait();
+    let mut out = Vec::new();
+    if let Some(rx) = p.lines.take() {
+        while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+            out.push(l);
+        }
+    }
+    (status.code(), out.join("\n"), p.stderr())
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!("zre-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `type` of an event.
+pub fn kind(v: &Value) -> &str {
+    v["type"].as_str().unwrap_or("")
+}
+
+/// True for 32 upper-case hex digits.
+pub fn is_uuid_hex(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}

@@ -1,0 +1,383 @@
+//! Several real nodes in one process, on loopback, each test on its own beacon port
+//! (47000-47099). They prove discovery, headers, groups, whisper/shout of binary multipart
+//! content, the peer queries, and that a stopped or dropped node is an EXIT at once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use zre::{Error, Event};
+
+#[test]
+fn two_nodes_discover_each_other_with_headers_and_queries() {
+    let a = builder(47001, "alice")
+        .header("X-A", "1")
+        .header("X-Unicode", "ünï ✓")
+        .header("X-Empty", "")
+        .start()
+        .unwrap();
+    let b = builder(47001, "bob").header("X-B", "two").start().unwrap();
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+
+    let e = ia.expect("ENTER bob", is_enter(b.uuid()));
+    let Event::Enter {
+        name,
+        headers,
+        endpoint,
+        ..
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!(name, "bob");
+    assert_eq!(
+        headers.into_iter().collect::<Vec<_>>(),
+        vec![("X-B".to_string(), "two".to_string())]
+    );
+    assert_eq!(endpoint, b.endpoint());
+    assert!(endpoint.starts_with("tcp://127.0.0.1:"), "{endpoint}");
+
+    let e = ib.expect("ENTER alice", is_enter(a.uuid()));
+    let Event::Enter { name, headers, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!(name, "alice");
+    assert_eq!(headers.len(), 3, "{headers:?}");
+    assert_eq!(headers["X-A"], "1");
+    assert_eq!(headers["X-Unicode"], "ünï ✓");
+    assert_eq!(headers["X-Empty"], "");
+
+    // The queries agree with the events once ENTER was seen.
+    assert_eq!(a.peers(), vec![b.uuid()]);
+    assert_eq!(b.peers(), vec![a.uuid()]);
+    assert_eq!(b.peer_name(a.uuid()).as_deref(), Some("alice"));
+    assert_eq!(
+        b.peer_header_value(a.uuid(), "X-Unicode").as_deref(),
+        Some("ünï ✓")
+    );
+    assert_eq!(b.peer_header_value(a.uuid(), "X-B"), None);
+    assert_eq!(b.peer_headers(a.uuid()).unwrap().len(), 3);
+    assert_eq!(b.peer_address(a.uuid()).as_deref(), Some(a.endpoint()));
+    assert_eq!(a.peer_groups(b.uuid()), Some(Default::default()));
+    let stranger = zre::Uuid::new_v4();
+    assert_eq!(a.peer_name(stranger), None);
+    assert_eq!(a.peer_groups(stranger), None);
+    assert!(matches!(
+        a.whisper_str(stranger, "hi"),
+        Err(Error::UnknownPeer(_))
+    ));
+    // Our own beacons never make us our own peer.
+    assert!(!a.peers().contains(&a.uuid()));
+}
+
+#[test]
+fn join_and_leave_propagate_and_hello_carries_groups() {
+    let a = start(47002, "alice");
+    let b = start(47002, "bob");
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+
+    a.join("G").unwrap();
+    a.join("G").unwrap(); // already joined: sends nothing
+    a.join("H").unwrap();
+    let e = ib.expect("JOIN alice G", is_join(a.uuid(), "G"));
+    assert_eq!(e.name(), "alice");
+    ib.expect("JOIN alice H", is_join(a.uuid(), "H"));
+    assert_eq!(b.peers_by_group("G"), vec![a.uuid()]);
+    assert_eq!(b.peers_by_group("nope"), Vec::<zre::Uuid>::new());
+    assert_eq!(
+        b.peer_groups(a.uuid())
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["G", "H"]
+    );
+    assert_eq!(
+        a.own_groups().into_iter().collect::<Vec<_>>(),
+        vec!["G", "H"]
+    );
+
+    a.leave("G").unwrap();
+    a.leave("G").unwrap(); // not joined: sends nothing
+    a.leave("never-joined").unwrap();
+    ib.expect("LEAVE alice G", is_leave(a.uuid(), "G"));
+    assert_eq!(b.peers_by_group("G"), Vec::<zre::Uuid>::new());
+    assert_eq!(b.peers_by_group("H"), vec![a.uuid()]);
+    // Rejoining is a JOIN again (status byte moved on consistently, or bob would have
+    // dropped alice).
+    a.join("G").unwrap();
+    ib.expect("JOIN alice G again", is_join(a.uuid(), "G"));
+    // A late comer learns the groups from HELLO: ENTER, then a JOIN per group.
+    let c = start(47002, "carol");
+    let mut ic = inbox(&c, "carol");
+    ic.expect("ENTER alice", is_enter(a.uuid()));
+    ic.expect("JOIN alice G (from HELLO)", is_join(a.uuid(), "G"));
+    ic.expect("JOIN alice H (from HELLO)", is_join(a.uuid(), "H"));
+    // Nothing else about alice's groups reached bob or carol: exactly one JOIN per group
+    // per change, and bob still sees alice (no status mismatch).
+    b.whisper_str(a.uuid(), "ping").unwrap();
+    ia.expect("bob's whisper", is_whisper(b.uuid()));
+    let extra: Vec<Event> = ib
+        .drain_for(Duration::from_millis(300))
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Join { .. } | Event::Leave { .. } | Event::Exit { .. }
+            )
+        })
+        .filter(|e| e.peer() == Some(a.uuid()))
+        .collect();
+    assert_eq!(extra, vec![], "bob saw extra group events or an EXIT");
+    assert_eq!(b.peers_by_group("G"), vec![a.uuid()]);
+}
+
+#[test]
+fn whisper_carries_multiframe_binary_content_exactly() {
+    let a = start(47003, "alice");
+    let b = start(47003, "bob");
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+
+    a.whisper(b.uuid(), tricky_content()).unwrap();
+    a.whisper(b.uuid(), vec![]).unwrap(); // zero frames arrive as zero frames
+    a.whisper_str(b.uuid(), "third").unwrap();
+    let got: Vec<Event> = (0..3)
+        .map(|i| ib.expect(&format!("whisper {i}"), is_whisper(a.uuid())))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            Event::Whisper {
+                peer: a.uuid(),
+                name: "alice".into(),
+                content: tricky_content()
+            },
+            Event::Whisper {
+                peer: a.uuid(),
+                name: "alice".into(),
+                content: vec![]
+            },
+            Event::Whisper {
+                peer: a.uuid(),
+                name: "alice".into(),
+                content: vec![b"third".to_vec()]
+            },
+        ],
+        "whispers arrive in order with their exact frames"
+    );
+
+    let reply: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect(); // 256 one-byte frames
+    b.whisper(a.uuid(), reply.clone()).unwrap();
+    let e = ia.expect("whisper from bob", is_whisper(b.uuid()));
+    assert_eq!(e.content(), Some(&reply));
+}
+
+#[test]
+fn shout_reaches_group_members_only_and_never_the_sender() {
+    let a = start(47004, "alice");
+    let b = start(47004, "bob");
+    let c = start(47004, "carol");
+    let (mut ia, mut ib, mut ic) = (inbox(&a, "alice"), inbox(&b, "bob"), inbox(&c, "carol"));
+    for (me, others) in [
+        (&mut ia, [b.uuid(), c.uuid()]),
+        (&mut ib, [a.uuid(), c.uuid()]),
+        (&mut ic, [a.uuid(), b.uuid()]),
+    ] {
+        for p in others {
+            me.expect("ENTER", is_enter(p));
+        }
+    }
+    a.join("G").unwrap();
+    b.join("G").unwrap();
+    ia.expect("JOIN bob G", is_join(b.uuid(), "G"));
+    ic.expect("JOIN alice G", is_join(a.uuid(), "G"));
+    ic.expect("JOIN bob G", is_join(b.uuid(), "G"));
+
+    a.shout("G", tricky_content()).unwrap();
+    let e = ib.expect("SHOUT from alice", is_shout(a.uuid()));
+    assert_eq!(
+        e,
+        Event::Shout {
+            peer: a.uuid(),
+            name: "alice".into(),
+            group: "G".into(),
+            content: tricky_content()
+        }
+    );
+    // carol is not in G: a whisper sent after the shout (same link, in order) arrives with
+    // no shout before it.
+    a.whisper_str(c.uuid(), "marker").unwrap();
+    ic.expect("marker from alice", is_whisper(a.uuid()));
+    let leaked: Vec<&Event> = ic
+        .pending()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Shout { .. }))
+        .collect();
+    assert!(leaked.is_empty(), "carol got a shout for G: {leaked:?}");
+    // The sender never hears its own shout.
+    b.whisper_str(a.uuid(), "marker").unwrap();
+    ia.expect("marker from bob", is_whisper(b.uuid()));
+    let own: Vec<Event> = ia
+        .drain_for(Duration::from_millis(200))
+        .into_iter()
+        .filter(|e| matches!(e, Event::Shout { .. }))
+        .collect();
+    assert!(own.is_empty(), "alice heard a shout: {own:?}");
+
+    // A shout to a group nobody else is in goes nowhere, without error.
+    a.shout_str("empty-group", "x").unwrap();
+    // Zero-frame shouts are delivered as zero frames.
+    b.shout("G", vec![]).unwrap();
+    let e = ia.expect("empty SHOUT from bob", is_shout(b.uuid()));
+    assert_eq!(e.content(), Some(&vec![]));
+    assert_eq!(e.group(), Some("G"));
+}
+
+#[test]
+fn graceful_stop_is_seen_as_exit_at_once() {
+    let a = builder(47005, "alice")
+        .expired_timeout(Duration::from_secs(120))
+        .start()
+        .unwrap();
+    let b = builder(47005, "bob")
+        .expired_timeout(Duration::from_secs(120))
+        .start()
+        .unwrap();
+    let mut ib = inbox(&b, "bob");
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    assert!(a.recv_timeout(DEADLINE).unwrap().is_some_and(|e| e
+        == Event::Enter {
+            peer: b.uuid(),
+            name: "bob".into(),
+            headers: Default::default(),
+            endpoint: b.endpoint().into()
+        }));
+
+    a.stop();
+    // Expiry is 120 s away: only the port-0 beacon can explain an EXIT within the deadline.
+    let e = ib.expect("EXIT alice", is_exit(a.uuid()));
+    assert_eq!(e.name(), "alice");
+    assert_eq!(b.peers(), Vec::<zre::Uuid>::new());
+    assert_eq!(b.peer_name(a.uuid()), None);
+    // The stopped node: STOP is its last event, then the stream ends.
+    let rest: Vec<Event> = std::iter::from_fn(|| a.recv().ok()).collect();
+    assert_eq!(rest.last(), Some(&Event::Stop), "{rest:?}");
+    assert!(matches!(a.recv(), Err(Error::Stopped)));
+    assert!(a.join("G").is_err(), "commands fail after stop");
+    a.stop(); // idempotent
+}
+
+#[test]
+fn dropping_a_node_stops_it() {
+    let b = builder(47006, "bob")
+        .expired_timeout(Duration::from_secs(120))
+        .start()
+        .unwrap();
+    let mut ib = inbox(&b, "bob");
+    let a = start(47006, "alice");
+    let uuid = a.uuid();
+    ib.expect("ENTER alice", is_enter(uuid));
+    drop(a);
+    ib.expect("EXIT alice", is_exit(uuid));
+    assert_eq!(b.peers(), Vec::<zre::Uuid>::new());
+}
+
+#[test]
+fn eight_nodes_all_see_all() {
+    const N: usize = 8;
+    let nodes: Vec<_> = (0..N).map(|i| start(47007, &format!("n{i}"))).collect();
+    for n in &nodes {
+        n.join("ALL").unwrap();
+    }
+    let mut inboxes: Vec<_> = nodes.iter().map(|n| inbox(n, n.name())).collect();
+    for (i, ib) in inboxes.iter_mut().enumerate() {
+        for (j, other) in nodes.iter().enumerate() {
+            if i != j {
+                ib.expect(&format!("ENTER n{j}"), is_enter(other.uuid()));
+                ib.expect(&format!("JOIN n{j} ALL"), is_join(other.uuid(), "ALL"));
+            }
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let mut want: Vec<_> = nodes
+            .iter()
+            .filter(|o| o.uuid() != n.uuid())
+            .map(|o| o.uuid())
+            .collect();
+        want.sort();
+        assert_eq!(n.peers(), want, "n{i}'s peers");
+        assert_eq!(n.peers_by_group("ALL"), want, "n{i}'s ALL group");
+    }
+    // One shout reaches the seven others exactly once.
+    nodes[0].shout_str("ALL", "hello all").unwrap();
+    for ib in inboxes.iter_mut().skip(1) {
+        let e = ib.expect("SHOUT from n0", is_shout(nodes[0].uuid()));
+        assert_eq!(e.content(), Some(&vec![b"hello all".to_vec()]));
+    }
+    // Every node stops; the last one standing saw six EXITs (n0..n6) at once.
+    let last = nodes.len() - 1;
+    let mut li = inboxes.pop().unwrap();
+    drop(inboxes);
+    for n in &nodes[..last] {
+        n.stop();
+    }
+    for n in &nodes[..last] {
+        li.expect(&format!("EXIT {}", n.name()), is_exit(n.uuid()));
+    }
+    assert_eq!(nodes[last].peers(), Vec::<zre::Uuid>::new());
+}
+
+#[test]
+fn nodes_on_different_beacon_ports_never_meet() {
+    let a = start(47008, "alice");
+    let b = start(47009, "bob");
+    let c = start(47008, "carol");
+    let mut ia = inbox(&a, "alice");
+    ia.expect("ENTER carol", is_enter(c.uuid()));
+    // Ten beacon intervals of bob's.
+    let seen = ia.drain_for(INTERVAL * 10);
+    assert!(
+        seen.iter().all(|e| e.peer() != Some(b.uuid())),
+        "alice heard bob across beacon ports: {seen:?}"
+    );
+    assert_eq!(a.peers(), vec![c.uuid()]);
+    assert_eq!(b.peers(), Vec::<zre::Uuid>::new());
+}
+
+/// Not a check: measures start-to-ENTER for two nodes on loopback with default timers.
+/// Run: `cargo test --test nodes -- --ignored --nocapture start_to_enter`.
+#[test]
+#[ignore]
+fn start_to_enter_median_of_10() {
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let a = zre::Node::builder()
+            .name("a")
+            .interface("lo")
+            .port(47090)
+            .start()
+            .unwrap();
+        let b = zre::Node::builder()
+            .name("b")
+            .interface("lo")
+            .port(47090)
+            .start()
+            .unwrap();
+        inbox(&a, "a").expect("ENTER b", is_enter(b.uuid()));
+        inbox(&b, "b").expect("ENTER a", is_enter(a.uuid()));
+        times.push(t0.elapsed());
+        drop((a, b));
+    }
+    times.sort();
+    eprintln!(
+        "start-to-ENTER (both nodes), 10 runs: median {:?} (min {:?}, max {:?}); all: {times:?}",
+        (times[4] + times[5]) / 2,
+        times[0],
+        times[9]
+    );
+}

@@ -1,0 +1,659 @@
+//! Simulation: several node state machines on an in-memory LAN with a virtual clock.
+//!
+//! No sockets, no threads, no sleeping: the LAN delivers beacons to every host in the
+//! sender's segment and messages over per-peer links, and time jumps from one deadline to
+//! the next. Faults are injected by the test: partitions, crashes, restarts, dropped
+//! messages.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use zre::proto::codec::{Body, Message};
+use zre::proto::node::{Command, Config, NodeState, Timers, Transmit};
+use zre::{Event, Uuid};
+
+const PORT: u16 = 5000;
+
+struct Host {
+    state: NodeState,
+    ip: Ipv4Addr,
+    /// False after a crash: the host neither receives nor runs timers.
+    alive: bool,
+    /// Hosts hear each other's beacons and messages only within one segment.
+    segment: u32,
+    /// Where this host's DEALER for each peer leads (host index), fixed at connect time.
+    links: HashMap<Uuid, usize>,
+    events: Vec<(Duration, Event)>,
+}
+
+/// A message in flight: from host, to host, frames.
+type Packet = (usize, usize, Vec<Vec<u8>>);
+/// Decides whether a message gets through: (from, to, message) -> deliver?
+type Filter = Box<dyn FnMut(usize, usize, &Message) -> bool>;
+
+struct Lan {
+    t0: Instant,
+    now: Instant,
+    hosts: Vec<Host>,
+    in_flight: Vec<Packet>,
+    /// Return false to drop a message (from, to, decoded ZRE message).
+    filter: Filter,
+    /// When each host last received a message from each other host.
+    last_heard: HashMap<(usize, usize), Instant>,
+}
+
+fn timers() -> Timers {
+    Timers::default()
+}
+
+impl Lan {
+    fn new(n: usize, timers: Timers) -> Lan {
+        let t0 = Instant::now();
+        let mut lan = Lan {
+            t0,
+            now: t0,
+            hosts: Vec::new(),
+            in_flight: Vec::new(),
+            filter: Box::new(|_, _, _| true),
+            last_heard: HashMap::new(),
+        };
+        for i in 0..n {
+            lan.add_host(i, timers, Uuid::from_u128(0x1000 + i as u128));
+        }
+        lan
+    }
+
+    fn add_host(&mut self, i: usize, timers: Timers, uuid: Uuid) {
+        let ip = Ipv4Addr::new(10, 0, 0, 1 + i as u8);
+        let mut config = Config::new(uuid, format!("h{i}"), format!("tcp://{ip}:{PORT}"), PORT);
+        config.timers = timers;
+        let host = Host {
+            state: NodeState::new(config, self.now),
+            ip,
+            alive: true,
+            segment: 0,
+            links: HashMap::new(),
+            events: Vec::new(),
+        };
+        if i < self.hosts.len() {
+            self.hosts[i] = host;
+        } else {
+            self.hosts.push(host);
+        }
+    }
+
+    fn uuid(&self, i: usize) -> Uuid {
+        self.hosts[i].state.config().uuid
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn host_at(&self, endpoint: &str) -> Option<usize> {
+        self.hosts
+            .iter()
+            .position(|h| format!("tcp://{}:{PORT}", h.ip) == endpoint)
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        self.hosts[a].alive && self.hosts[b].alive && self.hosts[a].segment == self.hosts[b].segment
+    }
+
+    /// Carries out every host's transmits and collects events until nothing moves.
+    fn settle(&mut self) {
+        for round in 0.. {
+            // Nodes that answer each other forever (a livelock) fail here, not hang.
+            assert!(round < 100_000, "the LAN never settles");
+            let mut moved = false;
+            for i in 0..self.hosts.len() {
+                while let Some(t) = self.hosts[i].state.poll_transmit() {
+                    moved = true;
+                    self.transmit(i, t);
+                }
+                let at = self.elapsed();
+                while let Some(e) = self.hosts[i].state.poll_event() {
+                    self.hosts[i].events.push((at, e));
+                }
+            }
+            let packets = std::mem::take(&mut self.in_flight);
+            for (from, to, frames) in packets {
+                moved = true;
+                if !self.reachable(from, to) {
+                    continue;
+                }
+                let msg = Message::decode(&frames[0]).expect("nodes send valid frames");
+                if !(self.filter)(from, to, &msg) {
+                    continue;
+                }
+                self.last_heard.insert((to, from), self.now);
+                let mut identity = vec![1u8];
+                identity.extend_from_slice(self.uuid(from).as_bytes());
+                let content = frames[1..].to_vec();
+                let now = self.now;
+                self.hosts[to]
+                    .state
+                    .handle_message(now, &identity, &frames[0], content);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: usize, t: Transmit) {
+        if !self.hosts[from].alive {
+            return;
+        }
+        match t {
+            Transmit::Connect { peer, endpoint } => {
+                if let Some(to) = self.host_at(&endpoint) {
+                    self.hosts[from].links.insert(peer, to);
+                }
+            }
+            Transmit::Disconnect { peer } => {
+                self.hosts[from].links.remove(&peer);
+            }
+            Transmit::Send { peer, frames } => {
+                if let Some(&to) = self.hosts[from].links.get(&peer) {
+                    self.in_flight.push((from, to, frames));
+                }
+            }
+            Transmit::Beacon(bytes) => self.broadcast(from, &bytes),
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, bytes: &[u8]) {
+        let ip = IpAddr::V4(self.hosts[from].ip);
+        for to in 0..self.hosts.len() {
+            if self.reachable(from, to) {
+                let now = self.now;
+                self.hosts[to].state.handle_beacon(now, ip, bytes);
+            }
+        }
+    }
+
+    /// Advances the virtual clock to `t` (since start), firing every deadline on the way.
+    fn run_until(&mut self, t: Duration) {
+        let end = self.t0 + t;
+        loop {
+            self.settle();
+            let next = self
+                .hosts
+                .iter()
+                .filter(|h| h.alive)
+                .filter_map(|h| h.state.poll_timeout())
+                .min();
+            match next {
+                Some(n) if n <= end => {
+                    self.now = self.now.max(n);
+                    let now = self.now;
+                    for h in self.hosts.iter_mut().filter(|h| h.alive) {
+                        if h.state.poll_timeout().is_some_and(|d| d <= now) {
+                            h.state.handle_timeout(now);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+        self.settle();
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let t = self.elapsed() + d;
+        self.run_until(t);
+    }
+
+    fn command(&mut self, i: usize, cmd: Command) {
+        let now = self.now;
+        self.hosts[i].state.handle_command(now, cmd).unwrap();
+        self.settle();
+    }
+
+    fn events(&self, i: usize) -> Vec<&Event> {
+        self.hosts[i].events.iter().map(|(_, e)| e).collect()
+    }
+
+    /// (time, kind) of host `i`'s events about host `about`.
+    fn timeline(&self, i: usize, about: usize) -> Vec<(Duration, &'static str)> {
+        let u = self.uuid(about);
+        self.hosts[i]
+            .events
+            .iter()
+            .filter(|(_, e)| e.peer() == Some(u))
+            .map(|(t, e)| (*t, e.kind()))
+            .collect()
+    }
+
+    fn kinds(&self, i: usize, about: usize) -> Vec<&'static str> {
+        self.timeline(i, about)
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect()
+    }
+
+    fn ready_peers(&self, i: usize) -> usize {
+        self.hosts[i].state.peers().filter(|p| p.ready).count()
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn three_hosts_discover_each_other_at_the_first_beacon() {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(0.0));
+    for i in 0..3 {
+        assert_eq!(lan.ready_peers(i), 2, "host {i}");
+        for j in (0..3).filter(|j| *j != i) {
+            assert_eq!(lan.timeline(i, j), vec![(secs(0.0), "enter")]);
+        }
+    }
+    // Enter carries name, endpoint and headers.
+    let Event::Enter { name, endpoint, .. } = lan.events(0)[0] else {
+        panic!("first event is ENTER")
+    };
+    assert!(name.starts_with('h'));
+    assert!(endpoint.starts_with("tcp://10.0.0."));
+}
+
+#[test]
+fn join_leave_shout_and_whisper_propagate() {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(0.5));
+    lan.command(0, Command::Join("G".into()));
+    lan.command(1, Command::Join("G".into()));
+    assert_eq!(lan.kinds(2, 0), vec!["enter", "join"]);
+    assert_eq!(lan.hosts[2].state.peer(&lan.uuid(0)).unwrap().status, 1);
+    // Duplicate JOIN sends nothing.
+    lan.command(0, Command::Join("G".into()));
+    assert_eq!(lan.kinds(2, 0), vec!["enter", "join"]);
+    lan.command(
+        2,
+        Command::Shout {
+            group: "G".into(),
+            content: vec![b"x".to_vec(), vec![], vec![0, 255]],
+        },
+    );
+    // Host 2 is not in G, its shout reaches 0 and 1; nobody receives its own shout.
+    for i in 0..2 {
+        let shouts: Vec<_> = lan
+            .events(i)
+            .into_iter()
+            .filter(|e| e.kind() == "shout")
+            .collect();
+        assert_eq!(shouts.len(), 1);
+        assert_eq!(
+            shouts[0].content().unwrap(),
+            &vec![b"x".to_vec(), vec![], vec![0, 255]]
+        );
+    }
+    assert!(lan.events(2).iter().all(|e| e.kind() != "shout"));
+    let u1 = lan.uuid(1);
+    lan.command(
+        0,
+        Command::Whisper {
+            peer: u1,
+            content: vec![b"hi".to_vec()],
+        },
+    );
+    assert_eq!(lan.kinds(1, 0).last(), Some(&"whisper"));
+    lan.command(0, Command::Leave("G".into()));
+    assert_eq!(lan.kinds(2, 0), vec!["enter", "join", "leave"]);
+    // A HELLO after the join carries the groups: a late host learns them from HELLO.
+    lan.add_host(3, timers(), Uuid::from_u128(0x2000));
+    lan.run_for(secs(1.0));
+    assert_eq!(lan.kinds(3, 1), vec!["enter", "join"]);
+    assert_eq!(lan.kinds(3, 0), vec!["enter"]);
+}
+
+#[test]
+fn idle_healthy_peers_are_never_evasive() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(300.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+}
+
+#[test]
+fn crashed_peer_is_evasive_then_silent_then_exits_on_time() {
+    let t = timers();
+    let mut lan = Lan::new(3, t);
+    lan.run_until(secs(10.0));
+    lan.hosts[2].alive = false; // kill -9: no port-0 beacon
+    lan.run_until(secs(60.0));
+    for i in 0..2 {
+        let last = lan.last_heard[&(i, 2)] - lan.t0;
+        assert_eq!(
+            lan.timeline(i, 2),
+            vec![
+                (secs(0.0), "enter"),
+                (last + t.evasive, "evasive"),
+                (last + t.silent(), "silent"),
+                (last + t.expired, "exit"),
+            ],
+            "host {i}"
+        );
+        // The last message was a PING-OK at most one ping interval before the crash.
+        assert!(last <= secs(10.0) && last + t.ping_interval() >= secs(10.0));
+    }
+}
+
+#[test]
+fn settable_timers_scale_the_whole_timeline() {
+    let t = Timers {
+        interval: secs(0.1),
+        evasive: secs(0.5),
+        silent: Some(secs(0.8)),
+        expired: secs(2.0),
+    };
+    let mut lan = Lan::new(2, t);
+    lan.run_until(secs(1.0));
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(10.0));
+    let last = lan.last_heard[&(0, 1)] - lan.t0;
+    assert_eq!(
+        lan.timeline(0, 1),
+        vec![
+            (secs(0.0), "enter"),
+            (last + secs(0.5), "evasive"),
+            (last + secs(0.8), "silent"),
+            (last + secs(2.0), "exit"),
+        ]
+    );
+}
+
+#[test]
+fn port_zero_beacon_removes_at_once_and_exit_only_for_entered_peers() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(1.0));
+    let now = lan.now;
+    let bye = lan.hosts[1].state.handle_stop(now);
+    lan.broadcast(1, &bye);
+    lan.hosts[1].alive = false;
+    lan.settle();
+    assert_eq!(
+        lan.timeline(0, 1),
+        vec![(secs(0.0), "enter"), (secs(1.0), "exit")]
+    );
+    // A port-0 beacon from a peer we never saw ENTER: removed without an EXIT.
+    let ghost = Uuid::from_u128(0xDEAD);
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99));
+    let now = lan.now;
+    lan.hosts[0]
+        .state
+        .handle_beacon(now, ip, &zre::proto::beacon::Beacon::new(ghost, 7).encode());
+    assert!(lan.hosts[0].state.peer(&ghost).is_some());
+    lan.hosts[0]
+        .state
+        .handle_beacon(now, ip, &zre::proto::beacon::Beacon::new(ghost, 0).encode());
+    lan.settle();
+    assert!(lan.hosts[0].state.peer(&ghost).is_none());
+    assert!(lan.events(0).iter().all(|e| e.peer() != Some(ghost)));
+}
+
+#[test]
+fn partition_exits_both_sides_and_heal_reenters_once() {
+    let t = timers();
+    let mut lan = Lan::new(2, t);
+    lan.command(0, Command::Join("G".into()));
+    lan.command(1, Command::Join("G".into()));
+    lan.run_until(secs(5.0));
+    lan.hosts[1].segment = 1;
+    lan.run_until(secs(45.0));
+    assert_eq!(
+        lan.kinds(0, 1),
+        vec!["enter", "join", "evasive", "silent", "exit"]
+    );
+    assert_eq!(
+        lan.kinds(1, 0),
+        vec!["enter", "join", "evasive", "silent", "exit"]
+    );
+    lan.hosts[1].segment = 0;
+    lan.run_until(secs(47.0));
+    for (a, b) in [(0, 1), (1, 0)] {
+        assert_eq!(
+            lan.kinds(a, b),
+            vec!["enter", "join", "evasive", "silent", "exit", "enter", "join"]
+        );
+        assert_eq!(lan.ready_peers(a), 1);
+    }
+    lan.command(
+        0,
+        Command::Shout {
+            group: "G".into(),
+            content: vec![b"after heal".to_vec()],
+        },
+    );
+    assert_eq!(lan.kinds(1, 0).last(), Some(&"shout"));
+    // And it stays quiet afterwards: no ghosts, no duplicates.
+    lan.run_until(secs(200.0));
+    assert_eq!(lan.kinds(1, 0).len(), 8);
+    assert_eq!(lan.kinds(0, 1).len(), 7);
+}
+
+#[test]
+fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_at_once() {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(3.0));
+    let old = lan.uuid(2);
+    lan.add_host(2, timers(), Uuid::from_u128(0x9999)); // same IP and port, new UUID
+    lan.run_until(secs(3.0));
+    let new = lan.uuid(2);
+    for i in 0..2 {
+        let about: Vec<(Uuid, &str)> = lan.hosts[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| e.peer().map(|p| (p, e.kind())))
+            .filter(|(p, _)| *p == old || *p == new)
+            .collect();
+        assert_eq!(about, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
+        assert_eq!(lan.ready_peers(i), 2);
+    }
+}
+
+#[test]
+fn a_lost_message_is_a_gap_that_removes_then_recovers_the_peer() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    let u1 = lan.uuid(1);
+    let mut dropped = false;
+    lan.filter = Box::new(move |from, _, m| {
+        if from == 0 && m.body == Body::Whisper && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    for i in 0..3u8 {
+        lan.command(
+            0,
+            Command::Whisper {
+                peer: u1,
+                content: vec![vec![i]],
+            },
+        );
+    }
+    // Whisper 0 was lost; 1 arrives with the wrong sequence: host 1 drops host 0.
+    assert_eq!(lan.kinds(1, 0), vec!["enter", "exit"]);
+    assert_eq!(lan.hosts[1].state.stats().sequence_gaps, 1);
+    // The next beacon reconnects: both sides end with host 0 ready again.
+    lan.run_until(secs(3.0));
+    assert_eq!(lan.kinds(1, 0), vec!["enter", "exit", "enter"]);
+    assert_eq!(lan.ready_peers(0), 1);
+    assert_eq!(lan.ready_peers(1), 1);
+    lan.command(
+        0,
+        Command::Whisper {
+            peer: u1,
+            content: vec![b"ok".to_vec()],
+        },
+    );
+    assert_eq!(lan.kinds(1, 0).last(), Some(&"whisper"));
+}
+
+#[test]
+fn sequence_numbers_wrap_without_exit() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.1));
+    let u1 = lan.uuid(1);
+    let n = 70_000u32;
+    for i in 0..n {
+        let now = lan.now;
+        lan.hosts[0]
+            .state
+            .handle_command(
+                now,
+                Command::Whisper {
+                    peer: u1,
+                    content: vec![i.to_be_bytes().to_vec()],
+                },
+            )
+            .unwrap();
+        if i % 1000 == 0 {
+            lan.settle();
+        }
+    }
+    lan.settle();
+    let got: Vec<u32> = lan
+        .events(1)
+        .iter()
+        .filter_map(|e| e.content())
+        .map(|c| u32::from_be_bytes(c[0].clone().try_into().unwrap()))
+        .collect();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+    assert_eq!(lan.kinds(1, 0).iter().filter(|k| **k == "exit").count(), 0);
+}
+
+#[test]
+fn a_peer_restarting_with_the_same_uuid_is_recreated() {
+    // Its new process knows nothing of us and says HELLO again on a new link: a second
+    // HELLO from a peer we hold ready. We report EXIT then ENTER.
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    let same = lan.uuid(1);
+    lan.add_host(1, timers(), same);
+    lan.run_for(secs(0.6));
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "exit", "enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    assert_eq!(lan.ready_peers(0), 1);
+    assert_eq!(lan.ready_peers(1), 1);
+    // And the links work both ways afterwards.
+    lan.command(
+        1,
+        Command::Whisper {
+            peer: lan.uuid(0),
+            content: vec![b"back".to_vec()],
+        },
+    );
+    assert_eq!(lan.kinds(0, 1).last(), Some(&"whisper"));
+}
+
+#[test]
+fn hostile_messages_are_counted_and_dropped() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    let now = lan.now;
+    let stranger = Uuid::from_u128(0xBAD);
+    let mut id = vec![1u8];
+    id.extend_from_slice(stranger.as_bytes());
+    let whisper = Message::new(2, Body::Whisper).to_bytes().unwrap();
+    let s = &mut lan.hosts[0].state;
+    // Before HELLO.
+    s.handle_message(now, &id, &whisper, vec![b"x".to_vec()]);
+    // Identity not 17 bytes.
+    s.handle_message(now, &id[..5], &whisper, vec![]);
+    s.handle_message(now, &[], &whisper, vec![]);
+    // Garbage, truncated, wrong signature.
+    s.handle_message(now, &id, b"\x00\x01garbage", vec![]);
+    s.handle_message(now, &id, &[0xAA, 0xA1, 1, 2, 0], vec![]);
+    let mut huge = Message::new(1, Body::Hello(Default::default()))
+        .to_bytes()
+        .unwrap();
+    huge[7..11].copy_from_slice(&[0xFF; 4]); // group count claims 4 G entries
+    s.handle_message(now, &id, &huge, vec![]);
+    let st = s.stats();
+    assert_eq!(st.messages_unexpected, 3);
+    assert_eq!(st.messages_invalid, 3);
+    assert!(s.peer(&stranger).is_none());
+    lan.settle();
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    // JOIN with a wrong status is accepted (the membership change is unambiguous).
+    let mut id1 = vec![1u8];
+    id1.extend_from_slice(lan.uuid(1).as_bytes());
+    let want = lan.hosts[0]
+        .state
+        .peer(&lan.uuid(1))
+        .unwrap()
+        .expected_sequence();
+    let join = Message::new(
+        want,
+        Body::Join {
+            group: "G".into(),
+            status: 77,
+        },
+    );
+    let now = lan.now;
+    lan.hosts[0]
+        .state
+        .handle_message(now, &id1, &join.to_bytes().unwrap(), vec![]);
+    lan.settle();
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "join"]);
+}
+
+#[test]
+fn a_beacon_flood_is_bounded_and_a_genuine_peer_still_enters() {
+    let mut lan = Lan::new(2, timers());
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(0.1));
+    let now = lan.now;
+    for i in 0..10_000u32 {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8));
+        let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + i as u128), 9);
+        lan.hosts[0].state.handle_beacon(now, ip, &b.encode());
+        while lan.hosts[0].state.poll_transmit().is_some() {}
+    }
+    let max = lan.hosts[0].state.config().max_pending;
+    assert_eq!(lan.hosts[0].state.peers().count(), max);
+    assert_eq!(
+        lan.hosts[0].state.stats().pending_evicted,
+        10_000 - max as u64
+    );
+    lan.hosts[1].alive = true;
+    lan.run_for(secs(1.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    // The fakes never said HELLO: they expire silently.
+    lan.run_for(secs(31.0));
+    assert_eq!(lan.hosts[0].state.peers().count(), 1);
+    assert!(lan.events(0).iter().all(|e| e.peer() == Some(lan.uuid(1))));
+}
+
+#[test]
+fn ignores_own_curve_and_malformed_beacons() {
+    let mut lan = Lan::new(1, timers());
+    let now = lan.now;
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 50));
+    let own = zre::proto::beacon::Beacon::new(lan.uuid(0), 1234).encode();
+    let mut curve = zre::proto::beacon::Beacon::new(Uuid::from_u128(5), 1234);
+    curve.curve_key = Some([1; 32]);
+    let s = &mut lan.hosts[0].state;
+    s.handle_beacon(now, ip, &own);
+    s.handle_beacon(now, ip, &curve.encode());
+    for n in 0..=100 {
+        if n != 22 {
+            s.handle_beacon(now, ip, &vec![b'Z'; n]);
+        }
+    }
+    let st = s.stats();
+    assert_eq!(
+        (st.beacons_own, st.beacons_curve, st.beacons_invalid),
+        (1, 1, 100)
+    );
+    assert_eq!(s.peers().count(), 0);
+}
