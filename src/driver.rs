@@ -239,9 +239,22 @@ struct Driver {
 
 impl Driver {
     fn run(mut self) {
+        // Set when the application asked to stop: the latest moment to give up waiting
+        // for peers to acknowledge what we sent.
+        let mut stop_by: Option<Instant> = None;
         loop {
             self.flush();
-            let timeout_ms = match self.state.poll_timeout() {
+            if let Some(deadline) = stop_by {
+                if self.state.is_drained() || Instant::now() >= deadline {
+                    self.shutdown(deadline);
+                    return;
+                }
+            }
+            let next = match (self.state.poll_timeout(), stop_by) {
+                (Some(t), Some(d)) => Some(t.min(d)),
+                (t, d) => t.or(d),
+            };
+            let timeout_ms = match next {
                 Some(t) => {
                     let now = Instant::now();
                     // Round up: waking a millisecond early would spin until the deadline.
@@ -251,10 +264,16 @@ impl Driver {
                 None => -1,
             };
             let (mailbox, beacon, bell) = {
+                // Once stopping, commands are no longer read.
+                let bell_events = if stop_by.is_some() {
+                    zmq::PollEvents::empty()
+                } else {
+                    zmq::POLLIN
+                };
                 let mut items = [
                     self.router.as_poll_item(zmq::POLLIN),
                     zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.bell.as_raw_fd(), zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.bell.as_raw_fd(), bell_events),
                 ];
                 if let Err(e) = zmq::poll(&mut items, timeout_ms) {
                     if e != zmq::Error::EINTR {
@@ -274,9 +293,10 @@ impl Driver {
             if beacon {
                 self.read_beacons();
             }
-            if bell && self.read_commands() {
-                self.shutdown();
-                return;
+            if bell && stop_by.is_none() && self.read_commands() {
+                let now = Instant::now();
+                self.state.handle_stop_request(now);
+                stop_by = Some(now + self.stop_linger);
             }
             let now = Instant::now();
             if self.state.poll_timeout().is_some_and(|t| t <= now) {
@@ -423,7 +443,9 @@ impl Driver {
         Ok(())
     }
 
-    fn shutdown(mut self) {
+    /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
+    /// then sends the port-0 beacon.
+    fn shutdown(mut self, deadline: Instant) {
         let now = Instant::now();
         // Commands already queued are carried out first: nothing the application sent
         // before stop is lost.
@@ -433,12 +455,12 @@ impl Driver {
             }
         }
         self.flush_transmits();
-        // Each DEALER may flush what it still holds for at most stop_linger.
-        let linger = i32::try_from(self.stop_linger.as_millis()).unwrap_or(i32::MAX);
+        // Each DEALER may flush what it still holds until the stop deadline.
+        let left = deadline.saturating_duration_since(now);
+        let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         for dealer in self.dealers.values() {
             let _ = dealer.set_linger(linger);
         }
-        let had_peers = !self.dealers.is_empty();
         let leaving = self.state.handle_stop(now);
         self.flush_transmits();
         let Driver {
@@ -454,12 +476,6 @@ impl Driver {
         drop(router);
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
-        if had_peers {
-            // Flushed is not yet read: a peer's zmq I/O thread may hand its driver the
-            // messages above (TCP) after the driver saw our beacon (UDP), and they would be
-            // dropped as from an unknown peer. Give it a moment.
-            std::thread::sleep(GOODBYE_GRACE);
-        }
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
         let _ = udp.send_to(&leaving, beacon_to);
@@ -483,9 +499,6 @@ impl Driver {
         }
     }
 }
-
-/// How long a stopping node waits between flushing its messages and its port-0 beacon.
-const GOODBYE_GRACE: Duration = Duration::from_millis(100);
 
 fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Error> {
     let last = frames.len() - 1;

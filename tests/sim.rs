@@ -657,3 +657,31 @@ fn ignores_own_curve_and_malformed_beacons() {
     );
     assert_eq!(s.peers().count(), 0);
 }
+
+#[test]
+fn stop_waits_until_every_ready_peer_has_processed_our_messages() {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(0.5));
+    let now = lan.now;
+    let u1 = lan.uuid(1);
+    lan.hosts[2].alive = false; // will never answer
+    lan.hosts[0]
+        .state
+        .handle_command(
+            now,
+            Command::Whisper {
+                peer: u1,
+                content: vec![b"last words".to_vec()],
+            },
+        )
+        .unwrap();
+    lan.hosts[0].state.handle_stop_request(now);
+    assert!(!lan.hosts[0].state.is_drained());
+    lan.settle();
+    // Host 1 got the whisper and answered the PING behind it; host 2 is still owed one.
+    assert_eq!(lan.kinds(1, 0).last(), Some(&"whisper"));
+    assert!(!lan.hosts[0].state.is_drained());
+    // Once host 2 is gone from the table, nothing is owed.
+    lan.run_for(secs(31.0));
+    assert!(lan.hosts[0].state.is_drained());
+}

@@ -196,6 +196,8 @@ pub struct NodeState {
     groups: BTreeSet<String>,
     status: u8,
     next_beacon: Instant,
+    /// Set by `handle_stop_request`: waiting for every ready peer to answer a PING.
+    draining: bool,
     stopped: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -213,6 +215,7 @@ impl NodeState {
             groups: BTreeSet::new(),
             status: 0,
             next_beacon: now,
+            draining: false,
             stopped: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -446,7 +449,11 @@ impl NodeState {
             Body::Ping => {
                 self.send(&uuid, Body::PingOk, Vec::new());
             }
-            Body::PingOk => {}
+            Body::PingOk => {
+                if let Some(p) = self.peers.get_mut(&uuid) {
+                    p.pings_outstanding = p.pings_outstanding.saturating_sub(1);
+                }
+            }
             Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
                 // Draft messages: valid on the wire (the sequence advanced), not acted on.
                 self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
@@ -632,6 +639,36 @@ impl NodeState {
         }
     }
 
+    /// The application wants to stop. Before the port-0 beacon may go out, every ready
+    /// peer must have processed what we sent it, or the beacon (UDP) could overtake the
+    /// last messages (TCP) and the peer would drop them as from an unknown sender. So PING
+    /// each ready peer; [`NodeState::is_drained`] turns true once all have answered.
+    /// Peers that never answer are the driver's to give up on (its stop linger).
+    pub fn handle_stop_request(&mut self, _now: Instant) {
+        if self.stopped || self.draining {
+            return;
+        }
+        self.draining = true;
+        let ready: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.ready)
+            .map(|p| p.uuid)
+            .collect();
+        for uuid in ready {
+            self.send(&uuid, Body::Ping, Vec::new());
+        }
+    }
+
+    /// True once a stop was requested and every ready peer answered its PING.
+    pub fn is_drained(&self) -> bool {
+        self.draining
+            && self
+                .peers
+                .values()
+                .all(|p| !p.ready || p.pings_outstanding == 0)
+    }
+
     /// Stop: forget every peer (no EXIT events: the node itself is going), emit STOP and
     /// return the port-0 beacon the driver sends once everything queued is flushed.
     pub fn handle_stop(&mut self, _now: Instant) -> Vec<u8> {
@@ -748,6 +785,9 @@ impl NodeState {
         let Some(peer) = self.peers.get_mut(uuid) else {
             return;
         };
+        if body == Body::Ping {
+            peer.pings_outstanding += 1;
+        }
         let msg = Message::new(peer.next_sequence(), body);
         let mut frames = Vec::with_capacity(1 + content.len());
         match msg.to_bytes() {

@@ -36,6 +36,9 @@ pub struct Peer {
     pub(crate) ping_at: Instant,
     pub(crate) evasive_reported: bool,
     pub(crate) silent_reported: bool,
+    /// PINGs sent and not yet answered. Links are ordered, so when this is back to 0 the
+    /// peer has processed everything we sent before the last PING.
+    pub(crate) pings_outstanding: u32,
 }
 
 impl Peer {
@@ -55,6 +58,7 @@ impl Peer {
             ping_at: now + timers.ping_interval(),
             evasive_reported: false,
             silent_reported: false,
+            pings_outstanding: 0,
         }
     }
 
