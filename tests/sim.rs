@@ -577,9 +577,26 @@ fn hostile_messages_are_counted_and_dropped() {
         .unwrap();
     huge[7..11].copy_from_slice(&[0xFF; 4]); // group count claims 4 G entries
     s.handle_message(now, &id, &huge, vec![]);
+    // A HELLO pointing anywhere but a TCP endpoint: we would connect there.
+    for endpoint in [
+        "ipc:///tmp/x",
+        "tcp://",
+        "tcp://10.0.0.9:0",
+        "inproc://x",
+        "",
+    ] {
+        let hello = Message::new(
+            1,
+            Body::Hello(zre::proto::codec::Hello {
+                endpoint: endpoint.into(),
+                ..Default::default()
+            }),
+        );
+        s.handle_message(now, &id, &hello.to_bytes().unwrap(), vec![]);
+    }
     let st = s.stats();
     assert_eq!(st.messages_unexpected, 3);
-    assert_eq!(st.messages_invalid, 3);
+    assert_eq!(st.messages_invalid, 8);
     assert!(s.peer(&stranger).is_none());
     lan.settle();
     assert_eq!(lan.kinds(0, 1), vec!["enter"]);

@@ -492,6 +492,12 @@ impl NodeState {
             return;
         }
         if !self.peers.contains_key(&uuid) {
+            // We are about to connect wherever this HELLO points: only to a TCP endpoint.
+            if !is_tcp_endpoint(&hello.endpoint) {
+                self.stats.messages_invalid += 1;
+                self.trace(|| format!("drop HELLO with endpoint {:?}", hello.endpoint));
+                return;
+            }
             self.require_peer(now, uuid, &hello.endpoint);
         }
         self.stats.messages += 1;
@@ -813,6 +819,14 @@ impl NodeState {
             self.send(&uuid, body.clone(), Vec::new());
         }
     }
+}
+
+/// `tcp://host:port` with a numeric port: the only kind of endpoint a ZRE peer has.
+fn is_tcp_endpoint(endpoint: &str) -> bool {
+    endpoint
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0))
 }
 
 fn endpoint_host(ip: IpAddr) -> String {
