@@ -327,3 +327,61 @@ fn killed_pyre_peer_is_evasive_then_silent_then_exits() {
     assert_eq!(order, ["evasive", "silent", "exit"]);
     assert_eq!(node.peers(), Vec::<Uuid>::new());
 }
+
+#[test]
+fn zre_ping_against_pyre_answering_like_zpinger() {
+    let Some(py) = require_pyre("zre_ping_against_pyre_answering_like_zpinger") else {
+        return;
+    };
+    let port = 47208;
+    let mut pyre = pyre_peer(&py, port, "pyping", &["--zpinger"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zre-ping"))
+        .args(["--interface", "lo", "--port", &port.to_string()])
+        .args(["--beacon-interval", "100ms", "--name", "rsping"])
+        .args([
+            "--interval",
+            "200ms",
+            "--count",
+            "3",
+            "--reply-timeout",
+            "5s",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run zre-ping");
+    assert!(out.status.success(), "zre-ping failed: {:?}", out.status);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    let py_id = pyre.uuid.simple().to_string().to_uppercase();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|v| v["type"] == kind && v["peer"] == py_id.as_str())
+            .collect()
+    };
+    assert_eq!(of("enter").len(), 1, "{lines:?}");
+    // pyre, as zpinger, whispered "Hello" when we entered.
+    assert!(
+        of("whisper").iter().any(|v| v["text"] == "Hello"),
+        "{lines:?}"
+    );
+    let rtts = of("rtt");
+    assert_eq!(rtts.len(), 3, "{lines:?}");
+    for (i, r) in rtts.iter().enumerate() {
+        assert_eq!(r["seq"], i as u64 + 1);
+    }
+    let summary = of("summary");
+    assert_eq!(summary.len(), 1, "{lines:?}");
+    assert_eq!(summary[0]["sent"], 3);
+    assert_eq!(summary[0]["received"], 3);
+    // Our own "Hello" whisper from pyre was answered with a shout pyre heard.
+    pyre.expect("our Hello shout", |v| {
+        v["type"] == "shout" && v["group"] == "GLOBAL"
+    });
+    // zre-ping stopped cleanly: pyre saw us leave.
+    pyre.expect("our exit", |v| v["type"] == "exit");
+}

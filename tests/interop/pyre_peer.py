@@ -174,6 +174,9 @@ def main():
     ap.add_argument("--interval", type=float, help="beacon interval, s (default 1)")
     ap.add_argument("--reap", type=float, help="reap interval, s (default 1)")
     ap.add_argument("--verbose", action="store_true", help="pyre debug log on stderr")
+    ap.add_argument("--zpinger", action="store_true",
+                    help="behave like Zyre's zpinger: join GLOBAL, whisper Hello to each "
+                         "peer that enters, answer a Hello whisper with a Hello shout")
     args = ap.parse_args()
 
     if args.port == 5670:
@@ -207,6 +210,8 @@ def main():
     node.set_port(str(args.port).encode())
     for g in args.group:
         node.join(g)
+    if args.zpinger:
+        node.join("GLOBAL")
     node.start()
     own = node.uuid()
     emit({"type": "ready", "uuid": own.hex.upper(), "name": node.name(),
@@ -222,7 +227,14 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__("flag", True))
 
     def handle_event():
-        emit(parse_event(sock.recv_multipart()))
+        ev = parse_event(sock.recv_multipart())
+        emit(ev)
+        if args.zpinger and not crashed.is_set():
+            if ev.get("type") == "enter":
+                node.whisper(uuid.UUID(hex=ev["peer"]), [b"Hello"])
+            elif ev.get("type") == "whisper" and \
+                    [base64.b64decode(f) for f in ev.get("frames", [])][:1] == [b"Hello"]:
+                node.shout("GLOBAL", [b"Hello"])
 
     def handle_cmd(line):
         try:
