@@ -402,3 +402,38 @@ impl Iterator for Events<'_> {
         self.node.recv().ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_is_shareable_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Node>();
+    }
+
+    #[test]
+    fn bad_settings_are_errors_before_anything_starts() {
+        let long = "x".repeat(256);
+        assert!(matches!(
+            Node::builder().name(long.clone()).interface("lo").start(),
+            Err(Error::Encode(_))
+        ));
+        assert!(matches!(
+            Node::builder().header(long, "v").interface("lo").start(),
+            Err(Error::Encode(_))
+        ));
+        assert!(matches!(
+            Node::builder()
+                .interval(Duration::ZERO)
+                .interface("lo")
+                .start(),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            Node::builder().interface("no-such-if0").start(),
+            Err(Error::Interface(_))
+        ));
+    }
+}
