@@ -25,7 +25,12 @@ fn main() -> Result<(), zre::Error> {
         .header("X-HELLO", "World")
         .start()?;
     node.join("GLOBAL")?;
-    println!("I: zpinger {} ({}) at {}", node.name(), uuid_hex(&node.uuid()), node.endpoint());
+    println!(
+        "I: zpinger {} ({}) at {}",
+        node.name(),
+        uuid_hex(&node.uuid()),
+        node.endpoint()
+    );
 
     let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
@@ -35,7 +40,9 @@ fn main() -> Result<(), zre::Error> {
         println!("I: [{}] {} {event:?}", event.name(), event.kind());
         match &event {
             Event::Enter { peer, .. } => node.whisper_str(*peer, "Hello")?,
-            Event::Whisper { content, .. } if content.first().map(Vec::as_slice) == Some(b"Hello") => {
+            Event::Whisper { content, .. }
+                if content.first().map(Vec::as_slice) == Some(b"Hello") =>
+            {
                 node.shout_str("GLOBAL", "Hello")?
             }
             _ => {}

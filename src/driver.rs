@@ -5,14 +5,13 @@
 //! wait in `zmq::poll` (mailbox, beacon socket, command doorbell) until input arrives or
 //! the next deadline; feed the input; repeat. Nothing here decides protocol behaviour.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -83,13 +82,142 @@ pub(crate) enum Request {
     Command(Command),
     /// Discovered by the application (a static peer): uuid and endpoint.
     Discovered(Uuid, String),
+    /// Asks for the state machine's counters.
+    Stats(std::sync::mpsc::Sender<crate::proto::node::Stats>),
     Stop,
 }
 
-/// The application's side of the command channel: a bounded queue (so a fast sender is
-/// slowed down rather than growing memory) plus a doorbell that wakes the driver.
+/// A queue between the application's threads and the driver that is handed over in
+/// batches: the consumer takes everything waiting under one lock, and a side sleeps only
+/// when it must (a producer while the queue is full, the consumer while it is empty).
+/// std's channels hand over one item per operation and wake a blocked peer for each, so
+/// on a busy link the two threads took turns per message (a futex wake and a context
+/// switch each); see BENCHMARKS.md.
+pub(crate) struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    /// Signalled when items arrive or room is made, if someone waits.
+    changed: Condvar,
+    /// Producers wait while this many items are queued (`usize::MAX`: never).
+    cap: usize,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    /// No more items will come (the producer or the consumer went away).
+    closed: bool,
+    /// Threads waiting on `changed`: only then is a notification worth a syscall.
+    waiting: usize,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                closed: false,
+                waiting: 0,
+            }),
+            changed: Condvar::new(),
+            cap,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one item, waiting while the queue is full; `Err` once closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut st = self.lock();
+        while st.items.len() >= self.cap && !st.closed {
+            st.waiting += 1;
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
+        }
+        if st.closed {
+            return Err(item);
+        }
+        st.items.push_back(item);
+        if st.waiting > 0 {
+            self.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Appends every item, ignoring the cap (events: the driver never waits).
+    pub(crate) fn push_all(&self, items: &mut VecDeque<T>) {
+        if items.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        if st.items.is_empty() {
+            std::mem::swap(&mut st.items, items);
+        } else {
+            st.items.append(items);
+        }
+        if st.waiting > 0 {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Moves every queued item to the end of `into`; true once closed and empty.
+    pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> bool {
+        self.wait_take(into, Some(Duration::ZERO))
+    }
+
+    /// Waits up to `timeout` (`None`: as long as it takes) until items are queued, then
+    /// moves them all to the end of `into`; true once closed and empty.
+    pub(crate) fn wait_take(&self, into: &mut VecDeque<T>, timeout: Option<Duration>) -> bool {
+        let mut st = self.lock();
+        if st.items.is_empty() && !st.closed && timeout == Some(Duration::ZERO) {
+            // A poll that finds nothing: no clock read, no wait.
+            return false;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while st.items.is_empty() && !st.closed {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return false;
+            }
+            st.waiting += 1;
+            st = if deadline.is_some() {
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            } else {
+                self.changed.wait(st).unwrap_or_else(|p| p.into_inner())
+            };
+            st.waiting -= 1;
+        }
+        let closed = st.closed && st.items.is_empty();
+        if into.is_empty() {
+            // Hand over the buffer itself; `into`'s empty one is reused next time.
+            std::mem::swap(&mut st.items, into);
+        } else {
+            into.append(&mut st.items);
+        }
+        if st.waiting > 0 {
+            // Producers blocked on a full queue: there is room now.
+            self.changed.notify_all();
+        }
+        closed
+    }
+
+    /// No more items: waiting threads return, pushes fail.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The application's side of the command queue: bounded (so a fast sender is slowed down
+/// rather than growing memory), plus a doorbell that wakes the driver.
 pub(crate) struct Commands {
-    queue: SyncSender<Request>,
+    queue: Arc<Queue<Request>>,
     bell: UnixStream,
     /// True while a doorbell byte is unread: ringing again would only cost a syscall.
     rung: Arc<AtomicBool>,
@@ -97,12 +225,34 @@ pub(crate) struct Commands {
 
 impl Commands {
     pub(crate) fn send(&self, request: Request) -> Result<(), Error> {
-        self.queue.send(request).map_err(|_| Error::Stopped)?;
+        self.queue.push(request).map_err(|_| Error::Stopped)?;
+        self.ring();
+        Ok(())
+    }
+
+    fn ring(&self) {
         if !self.rung.swap(true, Ordering::AcqRel) {
             // A full socket buffer means a wake-up is already pending.
             let _ = (&self.bell).write(&[1]);
         }
-        Ok(())
+    }
+}
+
+impl Drop for Commands {
+    fn drop(&mut self) {
+        // The driver reads this as a stop.
+        self.queue.close();
+        self.ring();
+    }
+}
+
+/// The driver's side of a queue: when the driver ends, the application's `recv` ends
+/// and its commands fail.
+struct DriverEnd<T>(Arc<Queue<T>>);
+
+impl<T> Drop for DriverEnd<T> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -120,12 +270,14 @@ pub(crate) struct Setup {
 pub(crate) struct Running {
     pub thread: JoinHandle<()>,
     pub commands: Commands,
-    pub events: Receiver<Event>,
+    pub events: Arc<Queue<Event>>,
     pub directory: Arc<Mutex<Directory>>,
     pub endpoint: String,
 }
 
 const COMMAND_QUEUE: usize = 16 * 1024;
+/// Commands carried out per turn of the loop.
+const BATCH_COMMANDS: usize = 4096;
 /// Inputs handled per source before the loop looks at the others again, so no source can
 /// starve the timers or the rest.
 const BATCH: usize = 512;
@@ -165,12 +317,12 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     config.beacon_port = mailbox_port;
     let endpoint = config.endpoint.clone();
 
-    let (queue, requests) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    let queue = Queue::new(COMMAND_QUEUE);
     let (bell, bell_rx) = UnixStream::pair().map_err(io_err("create doorbell"))?;
     bell.set_nonblocking(true).map_err(io_err("doorbell"))?;
     bell_rx.set_nonblocking(true).map_err(io_err("doorbell"))?;
     let rung = Arc::new(AtomicBool::new(false));
-    let (events_tx, events) = std::sync::mpsc::channel();
+    let events = Queue::new(usize::MAX);
     let directory = Arc::new(Mutex::new(Directory::default()));
 
     let driver = Driver {
@@ -181,13 +333,18 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         udp,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
         iface: setup.iface,
-        requests,
+        requests: DriverEnd(queue.clone()),
+        batch: VecDeque::new(),
         bell: bell_rx,
         rung: rung.clone(),
-        events: events_tx,
+        events: DriverEnd(events.clone()),
+        outgoing: VecDeque::new(),
         directory: directory.clone(),
         stop_linger: setup.stop_linger,
         udp_buf: vec![0u8; 2048],
+        identity: zmq::Message::new(),
+        frame: zmq::Message::new(),
+        part: zmq::Message::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!(
@@ -228,13 +385,21 @@ struct Driver {
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
     iface: Interface,
-    requests: Receiver<Request>,
+    requests: DriverEnd<Request>,
+    /// Requests taken from the queue and not yet carried out.
+    batch: VecDeque<Request>,
     bell: UnixStream,
     rung: Arc<AtomicBool>,
-    events: Sender<Event>,
+    events: DriverEnd<Event>,
+    /// Events on their way to the application, handed over together.
+    outgoing: VecDeque<Event>,
     directory: Arc<Mutex<Directory>>,
     stop_linger: Duration,
     udp_buf: Vec<u8>,
+    /// Receive buffers reused for every mailbox message.
+    identity: zmq::Message,
+    frame: zmq::Message,
+    part: zmq::Message,
 }
 
 impl Driver {
@@ -250,11 +415,16 @@ impl Driver {
                     return;
                 }
             }
-            let next = match (self.state.poll_timeout(), stop_by) {
+            // Computed once per turn: it looks at every peer. Inputs handled below cannot
+            // make it earlier than now (a new peer's first deadline is a ping interval away).
+            let due = self.state.poll_timeout();
+            let next = match (due, stop_by) {
                 (Some(t), Some(d)) => Some(t.min(d)),
                 (t, d) => t.or(d),
             };
             let timeout_ms = match next {
+                // Requests left over from the last batch: look again at once.
+                _ if !self.batch.is_empty() && stop_by.is_none() => 0,
                 Some(t) => {
                     let now = Instant::now();
                     // Round up: waking a millisecond early would spin until the deadline.
@@ -293,39 +463,60 @@ impl Driver {
             if beacon {
                 self.read_beacons();
             }
-            if bell && stop_by.is_none() && self.read_commands() {
+            let pending = !self.batch.is_empty();
+            if (bell || pending) && stop_by.is_none() && self.read_commands() {
                 let now = Instant::now();
                 self.state.handle_stop_request(now);
                 stop_by = Some(now + self.stop_linger);
             }
             let now = Instant::now();
-            if self.state.poll_timeout().is_some_and(|t| t <= now) {
+            if due.is_some_and(|t| t <= now) {
                 self.state.handle_timeout(now);
             }
         }
     }
 
     fn read_mailbox(&mut self) {
+        // One clock read per batch: the batch takes well under a millisecond.
+        let now = Instant::now();
         for _ in 0..BATCH {
-            match self.router.recv_multipart(zmq::DONTWAIT) {
-                Ok(mut frames) => {
-                    if frames.len() < 2 {
-                        // An identity with nothing after it: nothing to decode.
-                        self.state
-                            .handle_message(Instant::now(), &frames[0], &[], Vec::new());
-                        continue;
-                    }
-                    let content = frames.split_off(2);
-                    let now = Instant::now();
-                    self.state
-                        .handle_message(now, &frames[0], &frames[1], content);
-                }
+            // The routing id and the ZRE frame are read into reused messages; only the
+            // content, which goes to the application, becomes owned bytes.
+            match self.router.recv(&mut self.identity, zmq::DONTWAIT) {
+                Ok(()) => {}
                 Err(zmq::Error::EAGAIN) => break,
                 Err(e) => {
                     self.log(&format!("mailbox receive failed: {e}"));
                     break;
                 }
             }
+            if !self.identity.get_more() {
+                // An identity with nothing after it: nothing to decode.
+                self.state
+                    .handle_message(now, &self.identity, &[], Vec::new());
+                continue;
+            }
+            // A multipart message arrives whole: the other parts are there already.
+            if let Err(e) = self.router.recv(&mut self.frame, 0) {
+                self.log(&format!("mailbox receive failed: {e}"));
+                break;
+            }
+            let mut content = Vec::new();
+            let mut more = self.frame.get_more();
+            while more {
+                match self.router.recv(&mut self.part, 0) {
+                    Ok(()) => {
+                        content.push(self.part.to_vec());
+                        more = self.part.get_more();
+                    }
+                    Err(e) => {
+                        self.log(&format!("mailbox receive failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            self.state
+                .handle_message(now, &self.identity, &self.frame, content);
         }
     }
 
@@ -360,23 +551,30 @@ impl Driver {
         let mut buf = [0u8; 64];
         while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
         self.rung.store(false, Ordering::Release);
-        loop {
-            match self.requests.try_recv() {
-                Ok(Request::Command(cmd)) => {
-                    if let Err(e) = self.state.handle_command(Instant::now(), cmd) {
+        // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
+        // before the loop looks at the mailbox and the timers again.
+        let closed = self.requests.0.take_all(&mut self.batch);
+        let now = Instant::now();
+        for _ in 0..BATCH_COMMANDS {
+            match self.batch.pop_front() {
+                Some(Request::Command(cmd)) => {
+                    if let Err(e) = self.state.handle_command(now, cmd) {
                         self.log(&format!("command refused: {e}"));
                     }
                 }
-                Ok(Request::Discovered(uuid, endpoint)) => {
-                    self.state
-                        .handle_discovered(Instant::now(), uuid, &endpoint)
+                Some(Request::Discovered(uuid, endpoint)) => {
+                    self.state.handle_discovered(now, uuid, &endpoint)
                 }
-                Ok(Request::Stop) | Err(TryRecvError::Disconnected) => return true,
-                Err(TryRecvError::Empty) => return false,
+                Some(Request::Stats(reply)) => {
+                    let _ = reply.send(self.state.stats());
+                }
+                Some(Request::Stop) => return true,
+                None => return closed,
             }
             // Keep the outgoing queue short while a burst of commands is read.
             self.flush_transmits();
         }
+        false
     }
 
     fn flush(&mut self) {
@@ -384,13 +582,16 @@ impl Driver {
         let mut dir = None;
         while let Some(ev) = self.state.poll_event() {
             // The directory changes before the event is visible, so an application that
-            // sees ENTER finds the peer in `peers()`.
-            dir.get_or_insert_with(|| self.directory.lock().unwrap_or_else(|p| p.into_inner()))
-                .apply(&ev);
-            // The application may have dropped its receiver: nothing to tell then.
-            let _ = self.events.send(ev);
+            // sees ENTER finds the peer in `peers()`. Content events leave it alone, and
+            // then its lock is not taken (the application takes it on every whisper).
+            if !matches!(ev, Event::Whisper { .. } | Event::Shout { .. }) {
+                dir.get_or_insert_with(|| self.directory.lock().unwrap_or_else(|p| p.into_inner()))
+                    .apply(&ev);
+            }
+            self.outgoing.push_back(ev);
         }
         drop(dir);
+        self.events.0.push_all(&mut self.outgoing);
         while let Some(line) = self.state.poll_log() {
             self.log(&line);
         }
@@ -449,7 +650,8 @@ impl Driver {
         let now = Instant::now();
         // Commands already queued are carried out first: nothing the application sent
         // before stop is lost.
-        while let Ok(request) = self.requests.try_recv() {
+        self.requests.0.take_all(&mut self.batch);
+        while let Some(request) = self.batch.pop_front() {
             if let Request::Command(cmd) = request {
                 let _ = self.state.handle_command(now, cmd);
             }
@@ -480,10 +682,12 @@ impl Driver {
         // must not overtake the messages above.
         let _ = udp.send_to(&leaving, beacon_to);
         let mut dir = directory.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = VecDeque::new();
         while let Some(ev) = state.poll_event() {
             dir.apply(&ev);
-            let _ = events.send(ev);
+            last.push_back(ev);
         }
+        events.0.push_all(&mut last);
     }
 
     fn fatal(&mut self, what: &str) {

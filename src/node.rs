@@ -10,15 +10,14 @@
 //! # Ok::<(), zre::Error>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::driver::{self, Commands, Directory, Request, Setup};
+use crate::driver::{self, Commands, Directory, Queue, Request, Setup};
 use crate::error::Error;
 use crate::iface;
 use crate::proto::codec::check_string;
@@ -183,7 +182,8 @@ impl Builder {
             name,
             endpoint: running.endpoint,
             commands: running.commands,
-            events: Mutex::new(running.events),
+            events: running.events,
+            inbox: Mutex::new(VecDeque::new()),
             directory: running.directory,
             thread: Mutex::new(Some(running.thread)),
         })
@@ -197,7 +197,9 @@ pub struct Node {
     name: String,
     endpoint: String,
     commands: Commands,
-    events: Mutex<Receiver<Event>>,
+    events: Arc<Queue<Event>>,
+    /// Events taken from the driver's queue in one batch and not yet returned.
+    inbox: Mutex<VecDeque<Event>>,
     directory: Arc<Mutex<Directory>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -340,6 +342,14 @@ impl Node {
         self.dir().peers.get(&peer).map(|p| p.headers.clone())
     }
 
+    /// Counters of what the node received and dropped (a round trip to the driver);
+    /// `Err(Stopped)` once the node has stopped.
+    pub fn stats(&self) -> Result<crate::proto::node::Stats, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.commands.send(Request::Stats(tx))?;
+        rx.recv().map_err(|_| Error::Stopped)
+    }
+
     /// The events, as a blocking iterator that ends after STOP.
     pub fn events(&self) -> Events<'_> {
         Events { node: self }
@@ -347,29 +357,33 @@ impl Node {
 
     /// The next event, waiting at most `timeout`; `Ok(None)` on timeout.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Event>, Error> {
-        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        match rx.recv_timeout(timeout) {
-            Ok(e) => Ok(Some(e)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Stopped),
-        }
+        self.next_event(Some(timeout))
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Result<Option<Event>, Error> {
-        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        match rx.try_recv() {
-            Ok(e) => Ok(Some(e)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(Error::Stopped),
-        }
+        self.next_event(Some(Duration::ZERO))
     }
 
     /// The next event, blocking; `Err(Stopped)` once the node stopped and every event
     /// (STOP last) was read.
     pub fn recv(&self) -> Result<Event, Error> {
-        let rx = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        rx.recv().map_err(|_| Error::Stopped)
+        self.next_event(None)?.ok_or(Error::Stopped)
+    }
+
+    /// Events come from the driver in batches: one hand-over (and at most one wake-up)
+    /// for everything it produced since the last, then served from the inbox.
+    fn next_event(&self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = inbox.pop_front() {
+            return Ok(Some(e));
+        }
+        let closed = self.events.wait_take(&mut inbox, timeout);
+        match inbox.pop_front() {
+            Some(e) => Ok(Some(e)),
+            None if closed => Err(Error::Stopped),
+            None => Ok(None),
+        }
     }
 
     /// Stops the node: what was queued is flushed (within the stop linger), peers are told
