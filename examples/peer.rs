@@ -8,7 +8,8 @@
 //! Flags: `--port PORT` (UDP beacon port, required, 5670 refused), `--name NAME`,
 //! `--header K=V` and `--group G` (repeatable), `--interface IFACE` (default `lo`;
 //! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
-//! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`.
+//! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`,
+//! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
 //!   `{"type":"ready","uuid":HEX,"name":..,"endpoint":..,"port":PORT}`
@@ -20,14 +21,23 @@
 //!   `{"type":"stop","peer":OWN HEX,"name":..}` (last line)
 //!   `{"type":"peers","peers":[HEX,..]}` (reply to the peers command)
 //!   `{"type":"error","error":..,"line":..}` (a bad command; the node carries on)
+//!   `{"type":"stats",COUNTER:N,..}` (reply to stats: the node's receive/drop counters)
+//!   `{"type":"burst","sent":N}` (reply to burst, once all N whispers are queued)
+//!   `{"type":"tally","peers":{HEX:{"count":N,"next":N,"out_of_order":N}}}` (reply to tally)
 //! stdin: one JSON object per line.
 //!   `{"cmd":"join","group":G}` `{"cmd":"leave","group":G}`
 //!   `{"cmd":"whisper","peer":HEX,"frames":[base64,..]}`
 //!   `{"cmd":"shout","group":G,"frames":[base64,..]}` `{"cmd":"peers"}` `{"cmd":"stop"}`
+//!   `{"cmd":"stats"}`; `{"cmd":"burst","peer":HEX,"count":N}` whispers N one-frame
+//!   messages "0", "1", ... "N-1" itself (for volumes JSON lines cannot carry);
+//!   `{"cmd":"tally"}` (with `--tally`: whispers of one decimal frame are not printed but
+//!   counted per peer, `next` being the number expected next and `out_of_order` the count
+//!   of numbers that were not the one expected).
 //! Unlike pyre, zero content frames are allowed. Exit status 0 after a graceful stop.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -73,6 +83,43 @@ struct Args {
     /// Log protocol decisions on stderr.
     #[arg(long)]
     verbose: bool,
+    /// Count numbered whispers (see the tally command) instead of printing them.
+    #[arg(long)]
+    tally: bool,
+}
+
+/// Numbered whispers from one peer, for `--tally`.
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    next: u64,
+    out_of_order: u64,
+}
+
+type Tallies = Arc<Mutex<BTreeMap<String, Tally>>>;
+
+/// With `--tally`: counts a whisper of one decimal frame and returns true (not printed).
+fn tally(tallies: &Tallies, e: &Event) -> bool {
+    let Event::Whisper { peer, content, .. } = e else {
+        return false;
+    };
+    let [frame] = content.as_slice() else {
+        return false;
+    };
+    let Some(n) = std::str::from_utf8(frame)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let mut all = tallies.lock().unwrap_or_else(|p| p.into_inner());
+    let t = all.entry(uuid_hex(peer)).or_default();
+    t.count += 1;
+    if n != t.next {
+        t.out_of_order += 1;
+    }
+    t.next = n + 1;
+    true
 }
 
 fn emit(v: &Value) {
@@ -133,7 +180,7 @@ fn str_field<'a>(c: &'a Value, key: &str) -> anyhow::Result<&'a str> {
 }
 
 /// Runs one command; `Ok(true)` means stop.
-fn command(node: &Node, line: &str) -> anyhow::Result<bool> {
+fn command(node: &Node, tallies: &Tallies, line: &str) -> anyhow::Result<bool> {
     let c: Value = serde_json::from_str(line).context("not JSON")?;
     match str_field(&c, "cmd")? {
         "stop" => return Ok(true),
@@ -147,6 +194,37 @@ fn command(node: &Node, line: &str) -> anyhow::Result<bool> {
         "peers" => {
             let peers: Vec<String> = node.peers().iter().map(uuid_hex).collect();
             emit(&json!({"type": "peers", "peers": peers}));
+        }
+        "stats" => {
+            let s = node.stats()?;
+            emit(&json!({"type": "stats", "beacons": s.beacons,
+                "beacons_invalid": s.beacons_invalid, "beacons_curve": s.beacons_curve,
+                "beacons_own": s.beacons_own, "messages": s.messages,
+                "messages_invalid": s.messages_invalid,
+                "messages_unexpected": s.messages_unexpected,
+                "sequence_gaps": s.sequence_gaps, "pending_evicted": s.pending_evicted,
+                "send_failures": s.send_failures}));
+        }
+        "burst" => {
+            let peer = Uuid::parse_str(str_field(&c, "peer")?).context("peer: bad UUID")?;
+            let count = c["count"].as_u64().context("count: expected a number")?;
+            for i in 0..count {
+                node.whisper(peer, vec![i.to_string().into_bytes()])
+                    .with_context(|| format!("burst stopped after {i} whispers"))?;
+            }
+            emit(&json!({"type": "burst", "sent": count}));
+        }
+        "tally" => {
+            let all = tallies.lock().unwrap_or_else(|p| p.into_inner());
+            let peers: serde_json::Map<String, Value> = all
+                .iter()
+                .map(|(k, t)| {
+                    let v = json!({"count": t.count, "next": t.next,
+                                   "out_of_order": t.out_of_order});
+                    (k.clone(), v)
+                })
+                .collect();
+            emit(&json!({"type": "tally", "peers": peers}));
         }
         other => bail!("unknown cmd {other:?}"),
     }
@@ -200,11 +278,17 @@ fn main() -> anyhow::Result<()> {
                  "endpoint": node.endpoint(), "port": args.port}),
     );
 
+    let tallies: Tallies = Arc::default();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let events = {
         let node = Arc::clone(&node);
+        let tallies = Arc::clone(&tallies);
+        let counting = args.tally;
         std::thread::spawn(move || {
             for e in node.events() {
+                if counting && tally(&tallies, &e) {
+                    continue;
+                }
                 emit(&event_json(&e, &node));
             }
             let _ = done_tx.send(());
@@ -224,7 +308,7 @@ fn main() -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        match command(&node, &line) {
+        match command(&node, &tallies, &line) {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => emit(&json!({"type": "error", "error": format!("{e:#}"), "line": line})),
