@@ -38,10 +38,13 @@ pub fn list() -> Result<Vec<Interface>, Error> {
             if_addrs::IfAddr::V4(v4) => {
                 // Loopback has no broadcast flag, yet on Linux a datagram to its
                 // network's broadcast address (127.255.255.255) reaches every socket on
-                // `lo`: derive the address from the netmask.
+                // `lo`: derive the address from the netmask. An address added without
+                // `brd` reports 0.0.0.0 although the link can broadcast: derive it too.
+                let derived = Ipv4Addr::from(u32::from(v4.ip) | !u32::from(v4.netmask));
                 let broadcast = v4
                     .broadcast
-                    .unwrap_or_else(|| Ipv4Addr::from(u32::from(v4.ip) | !u32::from(v4.netmask)));
+                    .filter(|b| !b.is_unspecified())
+                    .unwrap_or(derived);
                 Some(Interface {
                     name: i.name,
                     ip: v4.ip,
