@@ -160,6 +160,18 @@ impl Lan {
                     self.in_flight.push((from, to, frames));
                 }
             }
+            Transmit::SendShared {
+                peer,
+                header,
+                content,
+            } => {
+                if let Some(&to) = self.hosts[from].links.get(&peer) {
+                    let frames = std::iter::once(header)
+                        .chain(content.iter().cloned())
+                        .collect();
+                    self.in_flight.push((from, to, frames));
+                }
+            }
             Transmit::Beacon(bytes) => self.broadcast(from, &bytes),
         }
     }
@@ -438,12 +450,14 @@ fn partition_exits_both_sides_and_heal_reenters_once() {
 }
 
 #[test]
-fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_at_once() {
+fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_within_an_interval() {
     let mut lan = Lan::new(3, timers());
     lan.run_until(secs(3.0));
     let old = lan.uuid(2);
     lan.add_host(2, timers(), Uuid::from_u128(0x9999)); // same IP and port, new UUID
-    lan.run_until(secs(3.0));
+                                                        // The others ignore its beacon (the endpoint is taken); it hears theirs within one
+                                                        // interval and says HELLO, which replaces the old peer.
+    lan.run_for(timers().interval);
     let new = lan.uuid(2);
     for i in 0..2 {
         let about: Vec<(Uuid, &str)> = lan.hosts[i]
@@ -455,6 +469,22 @@ fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_at_once() {
         assert_eq!(about, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
         assert_eq!(lan.ready_peers(i), 2);
     }
+}
+
+#[test]
+fn a_forged_beacon_on_a_ready_peers_endpoint_does_not_push_it_out() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    // A beacon from host 1's address and mailbox port under another UUID: nothing
+    // answers as that UUID, so host 1 stays.
+    let forged = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF0F0), PORT).encode();
+    let now = lan.now;
+    let ip = IpAddr::V4(lan.hosts[1].ip);
+    lan.hosts[0].state.handle_beacon(now, ip, &forged);
+    lan.settle();
+    lan.run_for(secs(40.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.ready_peers(0), 1);
 }
 
 #[test]

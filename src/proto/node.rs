@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -50,11 +51,14 @@ impl Timers {
         self.silent.unwrap_or(self.evasive + self.evasive / 5)
     }
 
-    /// A quiet ready peer is pinged every half evasive timeout, so a healthy peer has
-    /// answered long before it could be called evasive (the reference pings only once it
-    /// is already evasive, which makes every idle peer "evasive" every few seconds).
+    /// A quiet ready peer is pinged after four fifths of the evasive timeout (4 s of 5),
+    /// so a healthy peer's answer (any message refreshes it) arrives a fifth of the
+    /// timeout before it could be called evasive (the reference pings only once it is
+    /// already evasive, which makes every idle peer "evasive" every few seconds). Either
+    /// side's PING refreshes both (the PING there, the PING-OK here), so an idle pair
+    /// exchanges about one PING per interval; half the timeout cost 60% more wake-ups.
     pub fn ping_interval(&self) -> Duration {
-        (self.evasive / 2).max(Duration::from_millis(1))
+        (self.evasive - self.evasive / 5).max(Duration::from_millis(1))
     }
 }
 
@@ -117,6 +121,16 @@ pub enum Transmit {
         peer: Uuid,
         /// `frames[0]` is the encoded ZRE message.
         frames: Vec<Vec<u8>>,
+    },
+    /// Send `header`, then every frame of `content`, on the peer's DEALER: a SHOUT, whose
+    /// content all members share rather than each getting a copy.
+    SendShared {
+        /// The peer.
+        peer: Uuid,
+        /// The encoded ZRE message.
+        header: Vec<u8>,
+        /// The content frames, the same for every member of the group.
+        content: Arc<Content>,
     },
     /// Close the peer's DEALER.
     Disconnect {
@@ -294,6 +308,10 @@ impl NodeState {
             }
             return;
         }
+        if self.peers.contains_key(&beacon.uuid) {
+            // Known already (the usual case: every peer's beacon, every second).
+            return;
+        }
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
         self.handle_discovered(now, beacon.uuid, &endpoint);
     }
@@ -302,6 +320,19 @@ impl NodeState {
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
         if self.stopped || uuid == self.config.uuid || self.peers.contains_key(&uuid) {
+            return;
+        }
+        if self.peers.values().any(|p| p.endpoint == endpoint) {
+            // Another UUID holds this endpoint. If the holder restarted, the new node says
+            // HELLO to us once it hears our beacon, and that HELLO replaces it. Acting on
+            // the beacon alone would let a forged one push out a healthy peer, and a
+            // second link to the same mailbox makes both nodes re-create each other.
+            self.trace(|| {
+                format!(
+                    "{} at {endpoint}: endpoint in use, wait for its HELLO",
+                    uuid_hex(&uuid)
+                )
+            });
             return;
         }
         self.require_peer(now, uuid, endpoint);
@@ -500,12 +531,13 @@ impl NodeState {
             }
             self.require_peer(now, uuid, &hello.endpoint);
         }
+        self.purge_same_endpoint(uuid, &hello.endpoint);
         self.stats.messages += 1;
         let timers = self.config.timers;
         let Some(peer) = self.peers.get_mut(&uuid) else {
             return;
         };
-        peer.name = hello.name;
+        peer.name = Arc::from(hello.name);
         peer.headers = hello.headers;
         peer.status = hello.status;
         peer.groups = hello.groups.into_iter().collect();
@@ -569,17 +601,20 @@ impl NodeState {
                     .filter(|p| p.ready && p.groups.contains(&group))
                     .map(|p| p.uuid)
                     .collect();
-                if let Some((last, rest)) = members.split_last() {
-                    for uuid in rest {
-                        self.send(
-                            uuid,
-                            Body::Shout {
-                                group: group.clone(),
-                            },
-                            content.clone(),
-                        );
+                if members.is_empty() {
+                    return Ok(());
+                }
+                let content = Arc::new(content);
+                // One message, its sequence set per member: no copy of the group per member.
+                let mut msg = Message::new(0, Body::Shout { group });
+                for uuid in &members {
+                    if let Some(header) = self.encode_for(uuid, &mut msg) {
+                        self.transmits.push_back(Transmit::SendShared {
+                            peer: *uuid,
+                            header,
+                            content: content.clone(),
+                        });
                     }
-                    self.send(last, Body::Shout { group }, content);
                 }
             }
         }
@@ -726,25 +761,6 @@ impl NodeState {
     // ---- internals ---------------------------------------------------------------------
 
     fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
-        // "A new UUID on an endpoint that belongs to a known peer": the old peer restarted
-        // under a new UUID. The reference only disconnects it and reports EXIT ~30 s later;
-        // we remove it now.
-        let stale: Vec<Uuid> = self
-            .peers
-            .values()
-            .filter(|p| p.endpoint == endpoint)
-            .map(|p| p.uuid)
-            .collect();
-        for old in stale {
-            self.trace(|| {
-                format!(
-                    "{} replaces {} at {endpoint}",
-                    uuid_hex(&uuid),
-                    uuid_hex(&old)
-                )
-            });
-            self.remove_peer(&old);
-        }
         while self.pending.len() >= self.config.max_pending.max(1) {
             let Some(oldest) = self.pending.pop_front() else {
                 break;
@@ -771,6 +787,31 @@ impl NodeState {
         self.send(&uuid, hello, Vec::new());
     }
 
+    /// "A new UUID on an endpoint that belongs to a known peer": the old peer restarted
+    /// under a new UUID. The reference only disconnects it and reports EXIT at expiry,
+    /// ~30 s later; we remove it now. Only a HELLO proves the new peer (it answered on
+    /// that endpoint): a beacon alone could be forged to push a healthy peer out.
+    fn purge_same_endpoint(&mut self, uuid: Uuid, claimed: &str) {
+        let connected = self.peers.get(&uuid).map(|p| p.endpoint.clone());
+        let stale: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.uuid != uuid)
+            .filter(|p| p.endpoint == claimed || Some(&p.endpoint) == connected.as_ref())
+            .map(|p| p.uuid)
+            .collect();
+        for old in stale {
+            self.trace(|| {
+                format!(
+                    "{} replaces {} at {claimed}",
+                    uuid_hex(&uuid),
+                    uuid_hex(&old)
+                )
+            });
+            self.remove_peer(&old);
+        }
+    }
+
     /// Removes a peer; EXIT only if the application saw it ENTER.
     fn remove_peer(&mut self, uuid: &Uuid) {
         if let Some(peer) = self.peers.remove(uuid) {
@@ -788,29 +829,38 @@ impl NodeState {
     }
 
     fn send(&mut self, uuid: &Uuid, body: Body, content: Content) {
-        let Some(peer) = self.peers.get_mut(uuid) else {
-            return;
-        };
         if body == Body::Ping {
-            peer.pings_outstanding += 1;
-        }
-        let msg = Message::new(peer.next_sequence(), body);
-        let mut frames = Vec::with_capacity(1 + content.len());
-        match msg.to_bytes() {
-            Ok(frame) => frames.push(frame),
-            Err(e) => {
-                // Lengths are checked where commands and configuration enter; reaching this
-                // is a bug, but not one to crash a node over. Undo the sequence step.
-                peer.sent_sequence = peer.sent_sequence.wrapping_sub(1);
-                self.trace(|| format!("cannot encode: {e}"));
-                return;
+            if let Some(peer) = self.peers.get_mut(uuid) {
+                peer.pings_outstanding += 1;
             }
         }
+        let Some(header) = self.encode_for(uuid, &mut Message::new(0, body)) else {
+            return;
+        };
+        let mut frames = Vec::with_capacity(1 + content.len());
+        frames.push(header);
         frames.extend(content);
         self.transmits.push_back(Transmit::Send {
             peer: *uuid,
             frames,
         });
+    }
+
+    /// The ZRE frame of `msg` with the peer's next sequence number (None: unknown peer,
+    /// or a bug that left a field too long).
+    fn encode_for(&mut self, uuid: &Uuid, msg: &mut Message) -> Option<Vec<u8>> {
+        let peer = self.peers.get_mut(uuid)?;
+        msg.sequence = peer.next_sequence();
+        match msg.to_bytes() {
+            Ok(frame) => Some(frame),
+            Err(e) => {
+                // Lengths are checked where commands and configuration enter; reaching this
+                // is a bug, but not one to crash a node over. Undo the sequence step.
+                peer.sent_sequence = peer.sent_sequence.wrapping_sub(1);
+                self.trace(|| format!("cannot encode: {e}"));
+                None
+            }
+        }
     }
 
     fn send_to_all(&mut self, body: Body) {
