@@ -141,20 +141,20 @@ fn event_json(e: &Event, own: &Node) -> Value {
             headers,
             endpoint,
             ..
-        } => json!({"type": "enter", "peer": peer, "name": name,
+        } => json!({"type": "enter", "peer": peer, "name": &**name,
                      "headers": headers, "endpoint": endpoint}),
         Event::Join { name, group, .. } | Event::Leave { name, group, .. } => {
-            json!({"type": e.kind(), "peer": peer, "name": name, "group": group})
+            json!({"type": e.kind(), "peer": peer, "name": &**name, "group": group})
         }
         Event::Whisper { name, content, .. } => {
-            json!({"type": "whisper", "peer": peer, "name": name, "frames": b64(content)})
+            json!({"type": "whisper", "peer": peer, "name": &**name, "frames": b64(content)})
         }
         Event::Shout {
             name,
             group,
             content,
             ..
-        } => json!({"type": "shout", "peer": peer, "name": name, "group": group,
+        } => json!({"type": "shout", "peer": peer, "name": &**name, "group": group,
                      "frames": b64(content)}),
         Event::Stop => {
             json!({"type": "stop", "peer": uuid_hex(&own.uuid()), "name": own.name()})

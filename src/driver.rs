@@ -26,7 +26,7 @@ use crate::proto::node::{Command, Config, NodeState, Transmit};
 /// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerInfo {
-    pub name: String,
+    pub name: Arc<str>,
     pub endpoint: String,
     pub headers: BTreeMap<String, String>,
     pub groups: BTreeSet<String>,
@@ -615,6 +615,19 @@ impl Driver {
                         self.state.handle_send_failed(Instant::now(), &peer);
                     }
                 }
+                Transmit::SendShared {
+                    peer,
+                    header,
+                    content,
+                } => {
+                    let Some(dealer) = self.dealers.get(&peer) else {
+                        continue;
+                    };
+                    if let Err(e) = send_shared(dealer, header, &content) {
+                        self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
+                        self.state.handle_send_failed(Instant::now(), &peer);
+                    }
+                }
                 Transmit::Disconnect { peer } => {
                     // Dropping the DEALER closes it; linger 0 was set at connect.
                     self.dealers.remove(&peer);
@@ -715,6 +728,23 @@ fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Er
         } else {
             dealer.send(frame, zmq::DONTWAIT | more)?;
         }
+    }
+    Ok(())
+}
+
+/// A shout's frames: the header, then the content every member shares (each frame is
+/// copied into this peer's message; small ones live inside the message, no allocation).
+fn send_shared(
+    dealer: &zmq::Socket,
+    header: Vec<u8>,
+    content: &[Vec<u8>],
+) -> Result<(), zmq::Error> {
+    let more = if content.is_empty() { 0 } else { zmq::SNDMORE };
+    dealer.send(&header[..], zmq::DONTWAIT | more)?;
+    let last = content.len().saturating_sub(1);
+    for (i, frame) in content.iter().enumerate() {
+        let more = if i < last { zmq::SNDMORE } else { 0 };
+        dealer.send(&frame[..], zmq::DONTWAIT | more)?;
     }
     Ok(())
 }

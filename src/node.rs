@@ -326,7 +326,7 @@ impl Node {
 
     /// A peer's name.
     pub fn peer_name(&self, peer: Uuid) -> Option<String> {
-        self.dir().peers.get(&peer).map(|p| p.name.clone())
+        self.dir().peers.get(&peer).map(|p| p.name.to_string())
     }
 
     /// One of a peer's headers.

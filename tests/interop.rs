@@ -61,7 +61,7 @@ fn rust_first_then_pyre_discover_each_other_with_headers() {
     else {
         unreachable!()
     };
-    assert_eq!(name, "pyro");
+    assert_eq!(&*name, "pyro");
     assert_eq!(
         headers.into_iter().collect::<Vec<_>>(),
         vec![

@@ -30,7 +30,7 @@ fn two_nodes_discover_each_other_with_headers_and_queries() {
     else {
         unreachable!()
     };
-    assert_eq!(name, "bob");
+    assert_eq!(&*name, "bob");
     assert_eq!(
         headers.into_iter().collect::<Vec<_>>(),
         vec![("X-B".to_string(), "two".to_string())]
@@ -42,7 +42,7 @@ fn two_nodes_discover_each_other_with_headers_and_queries() {
     let Event::Enter { name, headers, .. } = e else {
         unreachable!()
     };
-    assert_eq!(name, "alice");
+    assert_eq!(&*name, "alice");
     assert_eq!(headers.len(), 3, "{headers:?}");
     assert_eq!(headers["X-A"], "1");
     assert_eq!(headers["X-Unicode"], "ünï ✓");

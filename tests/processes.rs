@@ -51,7 +51,7 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     else {
         unreachable!()
     };
-    assert_eq!(name, "proc-a");
+    assert_eq!(&*name, "proc-a");
     assert_eq!(headers.len(), 2);
     assert_eq!(headers["X-Eq"], "k=v");
     assert_eq!(endpoint, p.ready["endpoint"].as_str().unwrap());

@@ -160,6 +160,18 @@ impl Lan {
                     self.in_flight.push((from, to, frames));
                 }
             }
+            Transmit::SendShared {
+                peer,
+                header,
+                content,
+            } => {
+                if let Some(&to) = self.hosts[from].links.get(&peer) {
+                    let frames = std::iter::once(header)
+                        .chain(content.iter().cloned())
+                        .collect();
+                    self.in_flight.push((from, to, frames));
+                }
+            }
             Transmit::Beacon(bytes) => self.broadcast(from, &bytes),
         }
     }
@@ -442,9 +454,9 @@ fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_within_an_interv
     let mut lan = Lan::new(3, timers());
     lan.run_until(secs(3.0));
     let old = lan.uuid(2);
-    // Same IP and port, new UUID. The others ignore its beacon (the endpoint is taken);
-    // it hears theirs within one interval and says HELLO, which replaces the old peer.
-    lan.add_host(2, timers(), Uuid::from_u128(0x9999));
+    lan.add_host(2, timers(), Uuid::from_u128(0x9999)); // same IP and port, new UUID
+                                                        // The others ignore its beacon (the endpoint is taken); it hears theirs within one
+                                                        // interval and says HELLO, which replaces the old peer.
     lan.run_for(timers().interval);
     let new = lan.uuid(2);
     for i in 0..2 {

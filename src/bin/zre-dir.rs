@@ -123,7 +123,7 @@ fn keep(args: &DirArgs) -> anyhow::Result<()> {
                     endpoint,
                 } => {
                     let p = Peer {
-                        name,
+                        name: name.to_string(),
                         endpoint,
                         headers,
                         groups: BTreeSet::new(),

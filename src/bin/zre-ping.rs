@@ -167,7 +167,7 @@ impl<'a> Pinger<'a> {
                 self.peers.insert(
                     *peer,
                     Peer {
-                        name: name.clone(),
+                        name: name.to_string(),
                         present: true,
                         sent: 0,
                         received: 0,

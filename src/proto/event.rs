@@ -1,6 +1,7 @@
 //! What the application hears from its node.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Content of a whisper or shout: zero or more binary frames, delivered exactly as sent.
@@ -13,8 +14,8 @@ pub enum Event {
     Enter {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
         /// Its headers.
         headers: BTreeMap<String, String>,
         /// Its mailbox endpoint.
@@ -24,15 +25,15 @@ pub enum Event {
     Exit {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
     },
     /// A peer joined a group.
     Join {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
         /// The group.
         group: String,
     },
@@ -40,8 +41,8 @@ pub enum Event {
     Leave {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
         /// The group.
         group: String,
     },
@@ -49,8 +50,8 @@ pub enum Event {
     Whisper {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
         /// The frames it sent.
         content: Content,
     },
@@ -58,8 +59,8 @@ pub enum Event {
     Shout {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
         /// The group.
         group: String,
         /// The frames it sent.
@@ -69,15 +70,15 @@ pub enum Event {
     Evasive {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
     },
     /// A peer has stayed quiet past the silent timeout; it expires unless it speaks.
     Silent {
         /// The peer's UUID.
         peer: Uuid,
-        /// Its name.
-        name: String,
+        /// Its name, shared with every other event about this peer (no copy per event).
+        name: Arc<str>,
     },
     /// This node stopped; no event follows.
     Stop,

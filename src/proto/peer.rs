@@ -2,6 +2,7 @@
 //! the peer's groups and status, and its liveness timers.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -14,8 +15,8 @@ pub struct Peer {
     pub uuid: Uuid,
     /// Its mailbox endpoint, `tcp://ip:port`.
     pub endpoint: String,
-    /// Its name, from HELLO (empty until then).
-    pub name: String,
+    /// Its name, from HELLO (empty until then); events share it.
+    pub name: Arc<str>,
     /// Its headers, from HELLO.
     pub headers: Vec<(String, String)>,
     /// The groups it is in (from HELLO, JOIN, LEAVE).
@@ -46,7 +47,7 @@ impl Peer {
         Peer {
             uuid,
             endpoint,
-            name: String::new(),
+            name: Arc::from(""),
             headers: Vec::new(),
             groups: BTreeSet::new(),
             status: 0,
