@@ -310,20 +310,7 @@ fn killed_pyre_peer_is_evasive_then_silent_then_exits() {
     let mut p = pyre_peer(&py, 47207, "pyro", &[]);
     inode.expect("ENTER pyro", is_enter(p.uuid));
     p.kill(); // SIGKILL: no port-0 beacon
-    let mut order = Vec::new();
-    loop {
-        let e = inode.expect("EVASIVE/SILENT/EXIT of pyro", |e| {
-            e.peer() == Some(p.uuid)
-                && matches!(
-                    e,
-                    Event::Evasive { .. } | Event::Silent { .. } | Event::Exit { .. }
-                )
-        });
-        order.push(e.kind());
-        if e.kind() == "exit" {
-            break;
-        }
-    }
+    let order = death_of(&mut inode, "EVASIVE/SILENT/EXIT of pyro", p.uuid);
     assert_eq!(order, ["evasive", "silent", "exit"]);
     assert_eq!(node.peers(), Vec::<Uuid>::new());
 }

@@ -195,20 +195,7 @@ fn killed_process_is_evasive_then_silent_then_exits() {
     );
 
     p.kill(); // SIGKILL: no goodbye
-    let mut order = Vec::new();
-    loop {
-        let e = io.expect("EVASIVE/SILENT/EXIT of victim", |e| {
-            e.peer() == Some(p.uuid)
-                && matches!(
-                    e,
-                    Event::Evasive { .. } | Event::Silent { .. } | Event::Exit { .. }
-                )
-        });
-        order.push(e.kind());
-        if e.kind() == "exit" {
-            break;
-        }
-    }
+    let order = death_of(&mut io, "EVASIVE/SILENT/EXIT of victim", p.uuid);
     assert_eq!(
         order,
         ["evasive", "silent", "exit"],

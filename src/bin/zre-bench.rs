@@ -717,6 +717,19 @@ fn rate(done: &[Value]) -> (f64, u64) {
     (if secs > 0.0 { got as f64 / secs } else { 0.0 }, got)
 }
 
+/// Waits for every receiver's count and the sender's end, stops them all, and returns
+/// the delivered rate.
+fn collect_rate(recv: Vec<Worker>, sender: Worker) -> anyhow::Result<(f64, u64)> {
+    let mut done = Vec::new();
+    for w in &recv {
+        done.push(w.expect("done", Duration::from_secs(300))?);
+    }
+    sender.expect("sent", Duration::from_secs(60))?;
+    sender.finish();
+    stop_all(recv);
+    Ok(rate(&done))
+}
+
 /// Raw fan-out: `receivers` ROUTERs, one sender with a DEALER to each.
 fn raw_fanout(
     layout: Layout,
@@ -740,14 +753,7 @@ fn raw_fanout(
             endpoints: eps,
         },
     )?;
-    let mut done = Vec::new();
-    for w in &recv {
-        done.push(w.expect("done", Duration::from_secs(300))?);
-    }
-    sender.expect("sent", Duration::from_secs(60))?;
-    sender.finish();
-    stop_all(recv);
-    Ok(rate(&done))
+    collect_rate(recv, sender)
 }
 
 /// ZRE: `receivers` nodes, one sender that whispers (one receiver) or shouts.
@@ -782,14 +788,7 @@ fn zre_fanout(
             group,
         },
     )?;
-    let mut done = Vec::new();
-    for w in &recv {
-        done.push(w.expect("done", Duration::from_secs(300))?);
-    }
-    sender.expect("sent", Duration::from_secs(60))?;
-    sender.finish();
-    stop_all(recv);
-    Ok(rate(&done))
+    collect_rate(recv, sender)
 }
 
 fn bench_whisper(c: &mut Ctx, layout: Layout) -> anyhow::Result<()> {

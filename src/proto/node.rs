@@ -376,9 +376,8 @@ impl NodeState {
         self.handle_decoded(now, uuid, msg, content);
     }
 
-    /// A decoded message from the peer `uuid` (as [`NodeState::handle_message`] after
-    /// decoding; the simulation harness calls this directly).
-    pub fn handle_decoded(&mut self, now: Instant, uuid: Uuid, msg: Message, content: Content) {
+    /// A decoded message from the peer `uuid`: the rest of [`NodeState::handle_message`].
+    fn handle_decoded(&mut self, now: Instant, uuid: Uuid, msg: Message, content: Content) {
         if self.stopped {
             return;
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
 
 use super::node::Timers;
@@ -107,10 +107,5 @@ impl Peer {
     /// The sequence number the next message from this peer must carry.
     pub fn expected_sequence(&self) -> u16 {
         self.want_sequence
-    }
-
-    /// How long since we last heard from it.
-    pub fn quiet_for(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.last_message)
     }
 }

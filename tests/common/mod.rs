@@ -149,6 +149,25 @@ pub fn is_whisper(peer: Uuid) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Whisper { peer: p, .. } if *p == peer)
 }
 
+/// The kinds of EVASIVE, SILENT and EXIT events about `peer`, in order, up to its EXIT:
+/// the life cycle of a peer that died without saying goodbye.
+pub fn death_of(inbox: &mut Inbox<'_, Event>, what: &str, peer: Uuid) -> Vec<&'static str> {
+    let mut order = Vec::new();
+    loop {
+        let e = inbox.expect(what, |e| {
+            e.peer() == Some(peer)
+                && matches!(
+                    e,
+                    Event::Evasive { .. } | Event::Silent { .. } | Event::Exit { .. }
+                )
+        });
+        order.push(e.kind());
+        if e.kind() == "exit" {
+            return order;
+        }
+    }
+}
+
 /// Matches any SHOUT from `peer`.
 pub fn is_shout(peer: Uuid) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Shout { peer: p, .. } if *p == peer)
