@@ -208,6 +208,11 @@ impl Lab {
         run(&["ip", "-n", &self.bridge, "link", "set", &h.port, "up"]);
     }
 
+    /// Sets a sysctl inside a host's namespace (net.* settings are per namespace).
+    pub fn sysctl(&self, h: &Host, setting: &str) {
+        run(&["ip", "netns", "exec", &h.ns, "sysctl", "-q", "-w", setting]);
+    }
+
     /// Drops `percent`% of the packets a host receives and of those it sends on `veth0`
     /// (nftables, random per packet), and returns the nft ruleset text.
     pub fn loss(&self, h: &Host, percent: u8) -> String {
