@@ -5,13 +5,13 @@
 //! wait in `zmq::poll` (mailbox, beacon socket, command doorbell) until input arrives or
 //! the next deadline; feed the input; repeat. Nothing here decides protocol behaviour.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::error::{io_err, zmq_err, Error};
 use crate::iface::Interface;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, Config, NodeState, Transmit};
+use crate::proto::UuidMap;
 
 /// What the application knows about a peer, kept current by the driver so queries
 /// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
@@ -35,7 +36,7 @@ pub(crate) struct PeerInfo {
 /// The peers the application has seen ENTER and not yet EXIT, and our own groups.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    pub peers: HashMap<Uuid, PeerInfo>,
+    pub peers: UuidMap<PeerInfo>,
     pub own_groups: BTreeSet<String>,
 }
 
@@ -77,9 +78,9 @@ impl Directory {
     }
 }
 
-/// Requests from the application handle.
+/// Requests from the application handle that go through the driver thread (commands
+/// don't: see [`Core`]).
 pub(crate) enum Request {
-    Command(Command),
     /// Discovered by the application (a static peer): uuid and endpoint.
     Discovered(Uuid, String),
     /// Asks for the state machine's counters.
@@ -270,6 +271,7 @@ pub(crate) struct Setup {
 pub(crate) struct Running {
     pub thread: JoinHandle<()>,
     pub commands: Commands,
+    pub core: Arc<Mutex<Core>>,
     pub events: Arc<Queue<Event>>,
     pub directory: Arc<Mutex<Directory>>,
     pub endpoint: String,
@@ -282,308 +284,54 @@ const BATCH_COMMANDS: usize = 4096;
 /// starve the timers or the rest.
 const BATCH: usize = 512;
 
-/// Binds the sockets (so setup errors surface to the caller) and starts the thread.
-pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
-    let ctx = zmq::Context::new();
-    let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create mailbox"))?;
-    // A reconnecting peer keeps its identity; handover lets the new connection replace
-    // the old one, or its second HELLO would be lost.
-    router
-        .set_router_handover(true)
-        .map_err(zmq_err("set handover"))?;
-    router.set_linger(0).map_err(zmq_err("set linger"))?;
-    router.set_rcvhwm(0).map_err(zmq_err("set rcvhwm"))?;
-    let port = setup
-        .mailbox_port
-        .map_or_else(|| "*".to_string(), |p| p.to_string());
-    let bind = format!("tcp://{}:{}", setup.iface.ip, port);
-    router
-        .bind(&bind)
-        .map_err(zmq_err(format!("bind mailbox {bind}")))?;
-    let bound = router
-        .get_last_endpoint()
-        .map_err(zmq_err("read mailbox endpoint"))?
-        .map_err(|_| Error::Config("mailbox endpoint is not UTF-8".into()))?;
-    let mailbox_port: u16 = bound
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| Error::Config(format!("cannot read the port of {bound}")))?;
-
-    let udp = beacon_socket(setup.beacon_port)?;
-
-    let mut config = setup.config;
-    config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
-    config.beacon_port = mailbox_port;
-    let endpoint = config.endpoint.clone();
-
-    let queue = Queue::new(COMMAND_QUEUE);
-    let (bell, bell_rx) = UnixStream::pair().map_err(io_err("create doorbell"))?;
-    bell.set_nonblocking(true).map_err(io_err("doorbell"))?;
-    bell_rx.set_nonblocking(true).map_err(io_err("doorbell"))?;
-    let rung = Arc::new(AtomicBool::new(false));
-    let events = Queue::new(usize::MAX);
-    let directory = Arc::new(Mutex::new(Directory::default()));
-
-    let driver = Driver {
-        state: NodeState::new(config, Instant::now()),
-        ctx,
-        router,
-        dealers: HashMap::new(),
-        udp,
-        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
-        iface: setup.iface,
-        requests: DriverEnd(queue.clone()),
-        batch: VecDeque::new(),
-        bell: bell_rx,
-        rung: rung.clone(),
-        events: DriverEnd(events.clone()),
-        outgoing: VecDeque::new(),
-        directory: directory.clone(),
-        stop_linger: setup.stop_linger,
-        udp_buf: vec![0u8; 2048],
-        identity: zmq::Message::new(),
-        frame: zmq::Message::new(),
-        part: zmq::Message::new(),
-    };
-    let thread = std::thread::Builder::new()
-        .name(format!(
-            "zre-{}",
-            &uuid_hex(&driver.state.config().uuid)[..8]
-        ))
-        .spawn(move || driver.run())
-        .map_err(io_err("spawn driver thread"))?;
-    Ok(Running {
-        thread,
-        commands: Commands { queue, bell, rung },
-        events,
-        directory,
-        endpoint,
-    })
-}
-
-fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let ctx = || format!("beacon socket on UDP port {port}");
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io_err(ctx()))?;
-    // Several nodes on one host share the beacon port: each binds 0.0.0.0:port with both
-    // options, and a broadcast reaches all of them.
-    s.set_reuse_address(true).map_err(io_err(ctx()))?;
-    s.set_reuse_port(true).map_err(io_err(ctx()))?;
-    s.set_broadcast(true).map_err(io_err(ctx()))?;
-    s.set_nonblocking(true).map_err(io_err(ctx()))?;
-    let addr = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
-    s.bind(&addr.into()).map_err(io_err(ctx()))?;
-    Ok(s.into())
-}
-
-struct Driver {
+/// The state machine and everything its outputs go to: the DEALERs, the beacon sender,
+/// the event queue and the directory. Both the driver thread and application threads
+/// (for whisper, shout, join and leave) work on it, one at a time under its mutex.
+///
+/// Why application threads send themselves: handing every send to the driver thread cost
+/// two thread hand-offs per round trip and put a third busy thread on the sending side,
+/// which on two cores was the largest gap to raw libzmq (BENCHMARKS.md). libzmq sockets
+/// may move between threads given a full memory barrier, which the mutex is; the ROUTER
+/// stays with the driver thread, which polls it without holding the lock. Those commands
+/// never make a deadline earlier (sending refreshes no timer), so the driver's planned
+/// wake-up stays right without being told.
+pub(crate) struct Core {
     state: NodeState,
-    ctx: zmq::Context,
-    router: zmq::Socket,
-    dealers: HashMap<Uuid, zmq::Socket>,
+    /// None once the driver has shut down: commands then fail with `Stopped`.
+    ctx: Option<zmq::Context>,
+    dealers: UuidMap<zmq::Socket>,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
-    iface: Interface,
-    requests: DriverEnd<Request>,
-    /// Requests taken from the queue and not yet carried out.
-    batch: VecDeque<Request>,
-    bell: UnixStream,
-    rung: Arc<AtomicBool>,
-    events: DriverEnd<Event>,
+    events: Arc<Queue<Event>>,
     /// Events on their way to the application, handed over together.
     outgoing: VecDeque<Event>,
     directory: Arc<Mutex<Directory>>,
-    stop_linger: Duration,
-    udp_buf: Vec<u8>,
-    /// Receive buffers reused for every mailbox message.
-    identity: zmq::Message,
-    frame: zmq::Message,
-    part: zmq::Message,
+    /// The driver's latest clock read. Commands are handled with it: they read no timer,
+    /// and a clock read per whisper was 3% of a sender's CPU.
+    clock: Instant,
 }
 
-impl Driver {
-    fn run(mut self) {
-        // Set when the application asked to stop: the latest moment to give up waiting
-        // for peers to acknowledge what we sent.
-        let mut stop_by: Option<Instant> = None;
-        loop {
-            self.flush();
-            if let Some(deadline) = stop_by {
-                if self.state.is_drained() || Instant::now() >= deadline {
-                    self.shutdown(deadline);
-                    return;
-                }
-            }
-            // Computed once per turn: it looks at every peer. Inputs handled below cannot
-            // make it earlier than now (a new peer's first deadline is a ping interval away).
-            let due = self.state.poll_timeout();
-            let next = match (due, stop_by) {
-                (Some(t), Some(d)) => Some(t.min(d)),
-                (t, d) => t.or(d),
-            };
-            let timeout_ms = match next {
-                // Requests left over from the last batch: look again at once.
-                _ if !self.batch.is_empty() && stop_by.is_none() => 0,
-                Some(t) => {
-                    let now = Instant::now();
-                    // Round up: waking a millisecond early would spin until the deadline.
-                    let d = t.saturating_duration_since(now);
-                    (d.as_micros().div_ceil(1000)) as i64
-                }
-                None => -1,
-            };
-            let (mailbox, beacon, bell) = {
-                // Once stopping, commands are no longer read.
-                let bell_events = if stop_by.is_some() {
-                    zmq::PollEvents::empty()
-                } else {
-                    zmq::POLLIN
-                };
-                let mut items = [
-                    self.router.as_poll_item(zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.bell.as_raw_fd(), bell_events),
-                ];
-                if let Err(e) = zmq::poll(&mut items, timeout_ms) {
-                    if e != zmq::Error::EINTR {
-                        self.fatal(&format!("poll: {e}"));
-                        return;
-                    }
-                }
-                (
-                    items[0].is_readable(),
-                    items[1].is_readable(),
-                    items[2].is_readable(),
-                )
-            };
-            if mailbox {
-                self.read_mailbox();
-            }
-            if beacon {
-                self.read_beacons();
-            }
-            let pending = !self.batch.is_empty();
-            if (bell || pending) && stop_by.is_none() && self.read_commands() {
-                let now = Instant::now();
-                self.state.handle_stop_request(now);
-                stop_by = Some(now + self.stop_linger);
-            }
-            let now = Instant::now();
-            if due.is_some_and(|t| t <= now) {
-                self.state.handle_timeout(now);
-            }
+impl Core {
+    /// Carries out a command on the caller's thread.
+    pub(crate) fn command(&mut self, cmd: Command) -> Result<(), Error> {
+        if self.ctx.is_none() {
+            return Err(Error::Stopped);
         }
+        let result = self.state.handle_command(self.clock, cmd);
+        self.flush();
+        self.publish();
+        result.map_err(Error::from)
     }
 
-    fn read_mailbox(&mut self) {
-        // One clock read per batch: the batch takes well under a millisecond.
-        let now = Instant::now();
-        for _ in 0..BATCH {
-            // The routing id and the ZRE frame are read into reused messages; only the
-            // content, which goes to the application, becomes owned bytes.
-            match self.router.recv(&mut self.identity, zmq::DONTWAIT) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN) => break,
-                Err(e) => {
-                    self.log(&format!("mailbox receive failed: {e}"));
-                    break;
-                }
-            }
-            if !self.identity.get_more() {
-                // An identity with nothing after it: nothing to decode.
-                self.state
-                    .handle_message(now, &self.identity, &[], Vec::new());
-                continue;
-            }
-            // A multipart message arrives whole: the other parts are there already.
-            if let Err(e) = self.router.recv(&mut self.frame, 0) {
-                self.log(&format!("mailbox receive failed: {e}"));
-                break;
-            }
-            let mut content = Vec::new();
-            let mut more = self.frame.get_more();
-            while more {
-                match self.router.recv(&mut self.part, 0) {
-                    Ok(()) => {
-                        content.push(self.part.to_vec());
-                        more = self.part.get_more();
-                    }
-                    Err(e) => {
-                        self.log(&format!("mailbox receive failed: {e}"));
-                        break;
-                    }
-                }
-            }
-            self.state
-                .handle_message(now, &self.identity, &self.frame, content);
-        }
-    }
-
-    fn read_beacons(&mut self) {
-        for _ in 0..BATCH {
-            match self.udp.recv_from(&mut self.udp_buf) {
-                Ok((n, from)) => {
-                    let ip = match from {
-                        SocketAddr::V4(a) => *a.ip(),
-                        SocketAddr::V6(_) => continue,
-                    };
-                    // Beacons from outside our interface's network are not for us: acting
-                    // on them would connect out of the network we were told to use.
-                    if !self.iface.contains(ip) {
-                        continue;
-                    }
-                    let now = Instant::now();
-                    self.state.handle_beacon(now, ip.into(), &self.udp_buf[..n]);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.log(&format!("beacon receive failed: {e}"));
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Returns true when the application asked to stop (or went away).
-    fn read_commands(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
-        self.rung.store(false, Ordering::Release);
-        // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
-        // before the loop looks at the mailbox and the timers again.
-        let closed = self.requests.0.take_all(&mut self.batch);
-        let now = Instant::now();
-        for _ in 0..BATCH_COMMANDS {
-            match self.batch.pop_front() {
-                Some(Request::Command(cmd)) => {
-                    if let Err(e) = self.state.handle_command(now, cmd) {
-                        self.log(&format!("command refused: {e}"));
-                    }
-                }
-                Some(Request::Discovered(uuid, endpoint)) => {
-                    self.state.handle_discovered(now, uuid, &endpoint)
-                }
-                Some(Request::Stats(reply)) => {
-                    let _ = reply.send(self.state.stats());
-                }
-                Some(Request::Stop) => return true,
-                None => return closed,
-            }
-            // Keep the outgoing queue short while a burst of commands is read.
-            self.flush_transmits();
-        }
-        false
-    }
-
+    /// Carries out the transmits, moves events to `outgoing` (updating the directory
+    /// first) and writes the log.
     fn flush(&mut self) {
         self.flush_transmits();
         let mut dir = None;
         while let Some(ev) = self.state.poll_event() {
             // The directory changes before the event is visible, so an application that
             // sees ENTER finds the peer in `peers()`. Content events leave it alone, and
-            // then its lock is not taken (the application takes it on every whisper).
+            // then its lock is not taken.
             if !matches!(ev, Event::Whisper { .. } | Event::Shout { .. }) {
                 dir.get_or_insert_with(|| self.directory.lock().unwrap_or_else(|p| p.into_inner()))
                     .apply(&ev);
@@ -591,10 +339,14 @@ impl Driver {
             self.outgoing.push_back(ev);
         }
         drop(dir);
-        self.events.0.push_all(&mut self.outgoing);
         while let Some(line) = self.state.poll_log() {
             self.log(&line);
         }
+    }
+
+    /// Hands `outgoing` to the application (one lock, a wake-up only if it sleeps).
+    fn publish(&mut self) {
+        self.events.push_all(&mut self.outgoing);
     }
 
     fn flush_transmits(&mut self) {
@@ -642,7 +394,10 @@ impl Driver {
     }
 
     fn connect(&mut self, peer: Uuid, endpoint: &str) -> Result<(), zmq::Error> {
-        let dealer = self.ctx.socket(zmq::DEALER)?;
+        let Some(ctx) = &self.ctx else {
+            return Err(zmq::Error::ETERM);
+        };
+        let dealer = ctx.socket(zmq::DEALER)?;
         let mut identity = [0u8; 17];
         identity[0] = 1;
         identity[1..].copy_from_slice(self.state.config().uuid.as_bytes());
@@ -657,63 +412,378 @@ impl Driver {
         Ok(())
     }
 
-    /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
-    /// then sends the port-0 beacon.
-    fn shutdown(mut self, deadline: Instant) {
+    fn log(&self, line: &str) {
+        log(&self.state, line);
+    }
+}
+
+fn log(state: &NodeState, line: &str) {
+    if state.config().verbose {
+        let id = uuid_hex(&state.config().uuid);
+        eprintln!("zre[{}]: {line}", &id[..8]);
+    }
+}
+
+fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Binds the sockets (so setup errors surface to the caller) and starts the thread.
+pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
+    let ctx = zmq::Context::new();
+    let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create mailbox"))?;
+    // A reconnecting peer keeps its identity; handover lets the new connection replace
+    // the old one, or its second HELLO would be lost.
+    router
+        .set_router_handover(true)
+        .map_err(zmq_err("set handover"))?;
+    router.set_linger(0).map_err(zmq_err("set linger"))?;
+    router.set_rcvhwm(0).map_err(zmq_err("set rcvhwm"))?;
+    let port = setup
+        .mailbox_port
+        .map_or_else(|| "*".to_string(), |p| p.to_string());
+    let bind = format!("tcp://{}:{}", setup.iface.ip, port);
+    router
+        .bind(&bind)
+        .map_err(zmq_err(format!("bind mailbox {bind}")))?;
+    let bound = router
+        .get_last_endpoint()
+        .map_err(zmq_err("read mailbox endpoint"))?
+        .map_err(|_| Error::Config("mailbox endpoint is not UTF-8".into()))?;
+    let mailbox_port: u16 = bound
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| Error::Config(format!("cannot read the port of {bound}")))?;
+
+    let udp = beacon_socket(setup.beacon_port)?;
+    let udp_send = udp.try_clone().map_err(io_err("beacon socket"))?;
+
+    let mut config = setup.config;
+    config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
+    config.beacon_port = mailbox_port;
+    let endpoint = config.endpoint.clone();
+
+    let queue = Queue::new(COMMAND_QUEUE);
+    let (bell, bell_rx) = UnixStream::pair().map_err(io_err("create doorbell"))?;
+    bell.set_nonblocking(true).map_err(io_err("doorbell"))?;
+    bell_rx.set_nonblocking(true).map_err(io_err("doorbell"))?;
+    let rung = Arc::new(AtomicBool::new(false));
+    let events = Queue::new(usize::MAX);
+    let directory = Arc::new(Mutex::new(Directory::default()));
+    let thread_name = format!("zre-{}", &uuid_hex(&config.uuid)[..8]);
+
+    let core = Arc::new(Mutex::new(Core {
+        state: NodeState::new(config, Instant::now()),
+        ctx: Some(ctx),
+        dealers: Default::default(),
+        udp: udp_send,
+        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
+        events: events.clone(),
+        outgoing: VecDeque::new(),
+        directory: directory.clone(),
+        clock: Instant::now(),
+    }));
+    let driver = Driver {
+        core: core.clone(),
+        router,
+        udp,
+        iface: setup.iface,
+        requests: DriverEnd(queue.clone()),
+        batch: VecDeque::new(),
+        bell: bell_rx,
+        rung: rung.clone(),
+        _close_events: DriverEnd(events.clone()),
+        stop_linger: setup.stop_linger,
+        udp_buf: vec![0u8; 2048],
+        identity: zmq::Message::new(),
+        frame: zmq::Message::new(),
+        part: zmq::Message::new(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || driver.run())
+        .map_err(io_err("spawn driver thread"))?;
+    Ok(Running {
+        thread,
+        commands: Commands { queue, bell, rung },
+        core,
+        events,
+        directory,
+        endpoint,
+    })
+}
+
+fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ctx = || format!("beacon socket on UDP port {port}");
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io_err(ctx()))?;
+    // Several nodes on one host share the beacon port: each binds 0.0.0.0:port with both
+    // options, and a broadcast reaches all of them.
+    s.set_reuse_address(true).map_err(io_err(ctx()))?;
+    s.set_reuse_port(true).map_err(io_err(ctx()))?;
+    s.set_broadcast(true).map_err(io_err(ctx()))?;
+    s.set_nonblocking(true).map_err(io_err(ctx()))?;
+    let addr = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    s.bind(&addr.into()).map_err(io_err(ctx()))?;
+    Ok(s.into())
+}
+
+/// The driver thread's own sockets and buffers; the shared part is `core`.
+struct Driver {
+    core: Arc<Mutex<Core>>,
+    /// Only this thread touches the mailbox, so it is polled without the core's lock.
+    router: zmq::Socket,
+    udp: UdpSocket,
+    iface: Interface,
+    requests: DriverEnd<Request>,
+    /// Requests taken from the queue and not yet carried out.
+    batch: VecDeque<Request>,
+    bell: UnixStream,
+    rung: Arc<AtomicBool>,
+    /// Closes the event queue when the driver ends, however it ends (never read).
+    _close_events: DriverEnd<Event>,
+    stop_linger: Duration,
+    udp_buf: Vec<u8>,
+    /// Receive buffers reused for every mailbox message.
+    identity: zmq::Message,
+    frame: zmq::Message,
+    part: zmq::Message,
+}
+
+/// What the poll found ready.
+#[derive(Default)]
+struct Ready {
+    mailbox: bool,
+    beacon: bool,
+    bell: bool,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let core = self.core.clone();
+        // Set when the application asked to stop: the latest moment to give up waiting
+        // for peers to acknowledge what we sent.
+        let mut stop_by: Option<Instant> = None;
+        let mut ready = Ready::default();
+        let mut due: Option<Instant> = None;
+        loop {
+            // One lock per turn: handle what the poll found, flush, plan the next wake-up.
+            let next = {
+                let mut core = lock(&core);
+                if ready.mailbox {
+                    self.read_mailbox(&mut core);
+                }
+                if ready.beacon {
+                    self.read_beacons(&mut core);
+                }
+                let pending = !self.batch.is_empty();
+                if (ready.bell || pending) && stop_by.is_none() && self.read_commands(&mut core) {
+                    let now = Instant::now();
+                    core.state.handle_stop_request(now);
+                    stop_by = Some(now + self.stop_linger);
+                }
+                let now = Instant::now();
+                core.clock = now;
+                if due.is_some_and(|t| t <= now) {
+                    core.state.handle_timeout(now);
+                }
+                core.flush();
+                if let Some(deadline) = stop_by {
+                    if core.state.is_drained() || Instant::now() >= deadline {
+                        core.publish();
+                        drop(core);
+                        self.shutdown(deadline);
+                        return;
+                    }
+                }
+                // Computed once per turn: it looks at every peer. Nothing handled before
+                // the next turn makes it earlier than now (a new peer's first deadline is a
+                // ping interval away; commands refresh no timer).
+                due = core.state.poll_timeout();
+                // Last thing under the lock: an application woken by these events and
+                // sending at once then rarely finds the lock taken.
+                core.publish();
+                match (due, stop_by) {
+                    (Some(t), Some(d)) => Some(t.min(d)),
+                    (t, d) => t.or(d),
+                }
+            };
+            let timeout_ms = match next {
+                // Requests left over from the last batch: look again at once.
+                _ if !self.batch.is_empty() && stop_by.is_none() => 0,
+                Some(t) => {
+                    // Round up: waking a millisecond early would spin until the deadline.
+                    let d = t.saturating_duration_since(Instant::now());
+                    (d.as_micros().div_ceil(1000)) as i64
+                }
+                None => -1,
+            };
+            // Once stopping, commands are no longer read.
+            let bell_events = if stop_by.is_some() {
+                zmq::PollEvents::empty()
+            } else {
+                zmq::POLLIN
+            };
+            let mut items = [
+                self.router.as_poll_item(zmq::POLLIN),
+                zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
+                zmq::PollItem::from_fd(self.bell.as_raw_fd(), bell_events),
+            ];
+            if let Err(e) = zmq::poll(&mut items, timeout_ms) {
+                if e != zmq::Error::EINTR {
+                    self.fatal(&format!("poll: {e}"));
+                    return;
+                }
+            }
+            ready = Ready {
+                mailbox: items[0].is_readable(),
+                beacon: items[1].is_readable(),
+                bell: items[2].is_readable(),
+            };
+        }
+    }
+
+    fn read_mailbox(&mut self, core: &mut Core) {
+        // One clock read per batch: the batch takes well under a millisecond.
         let now = Instant::now();
-        // Commands already queued are carried out first: nothing the application sent
-        // before stop is lost.
-        self.requests.0.take_all(&mut self.batch);
-        while let Some(request) = self.batch.pop_front() {
-            if let Request::Command(cmd) = request {
-                let _ = self.state.handle_command(now, cmd);
+        for _ in 0..BATCH {
+            // The routing id and the ZRE frame are read into reused messages; only the
+            // content, which goes to the application, becomes owned bytes.
+            match self.router.recv(&mut self.identity, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => {
+                    core.log(&format!("mailbox receive failed: {e}"));
+                    break;
+                }
+            }
+            if !self.identity.get_more() {
+                // An identity with nothing after it: nothing to decode.
+                core.state
+                    .handle_message(now, &self.identity, &[], Vec::new());
+                continue;
+            }
+            // A multipart message arrives whole: the other parts are there already.
+            if let Err(e) = self.router.recv(&mut self.frame, 0) {
+                core.log(&format!("mailbox receive failed: {e}"));
+                break;
+            }
+            let mut content = Vec::new();
+            let mut more = self.frame.get_more();
+            while more {
+                match self.router.recv(&mut self.part, 0) {
+                    Ok(()) => {
+                        content.push(self.part.to_vec());
+                        more = self.part.get_more();
+                    }
+                    Err(e) => {
+                        core.log(&format!("mailbox receive failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            core.state
+                .handle_message(now, &self.identity, &self.frame, content);
+            // Replies (PING-OK, HELLO) go out while the batch is read, not after it.
+            core.flush_transmits();
+        }
+    }
+
+    fn read_beacons(&mut self, core: &mut Core) {
+        for _ in 0..BATCH {
+            match self.udp.recv_from(&mut self.udp_buf) {
+                Ok((n, from)) => {
+                    let ip = match from {
+                        SocketAddr::V4(a) => *a.ip(),
+                        SocketAddr::V6(_) => continue,
+                    };
+                    // Beacons from outside our interface's network are not for us: acting
+                    // on them would connect out of the network we were told to use.
+                    if !self.iface.contains(ip) {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    core.state.handle_beacon(now, ip.into(), &self.udp_buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    core.log(&format!("beacon receive failed: {e}"));
+                    break;
+                }
             }
         }
-        self.flush_transmits();
+    }
+
+    /// Returns true when the application asked to stop (or went away).
+    fn read_commands(&mut self, core: &mut Core) -> bool {
+        let mut buf = [0u8; 64];
+        while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
+        self.rung.store(false, Ordering::Release);
+        // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
+        // before the loop looks at the mailbox and the timers again.
+        let closed = self.requests.0.take_all(&mut self.batch);
+        let now = Instant::now();
+        for _ in 0..BATCH_COMMANDS {
+            match self.batch.pop_front() {
+                Some(Request::Discovered(uuid, endpoint)) => {
+                    core.state.handle_discovered(now, uuid, &endpoint)
+                }
+                Some(Request::Stats(reply)) => {
+                    let _ = reply.send(core.state.stats());
+                }
+                Some(Request::Stop) => return true,
+                None => return closed,
+            }
+            // Keep the outgoing queue short while a burst of commands is read.
+            core.flush_transmits();
+        }
+        false
+    }
+
+    /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
+    /// then sends the port-0 beacon.
+    fn shutdown(self, deadline: Instant) {
+        let core = self.core.clone();
+        let mut core = lock(&core);
+        let now = Instant::now();
         // Each DEALER may flush what it still holds until the stop deadline.
         let left = deadline.saturating_duration_since(now);
         let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        for dealer in self.dealers.values() {
+        for dealer in core.dealers.values() {
             let _ = dealer.set_linger(linger);
         }
-        let leaving = self.state.handle_stop(now);
-        self.flush_transmits();
-        let Driver {
-            ctx,
-            router,
-            udp,
-            beacon_to,
-            mut state,
-            events,
-            directory,
-            ..
-        } = self;
+        let leaving = core.state.handle_stop(now);
+        core.flush_transmits();
+        // From here on, commands fail with `Stopped`.
+        let ctx = core.ctx.take();
+        let dealers = std::mem::take(&mut core.dealers);
+        drop(core);
+        let Driver { router, udp, .. } = self;
         drop(router);
+        drop(dealers);
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
+        let beacon_to = {
+            let mut core = lock(&self.core);
+            core.flush();
+            core.publish();
+            core.beacon_to
+        };
         let _ = udp.send_to(&leaving, beacon_to);
-        let mut dir = directory.lock().unwrap_or_else(|p| p.into_inner());
-        let mut last = VecDeque::new();
-        while let Some(ev) = state.poll_event() {
-            dir.apply(&ev);
-            last.push_back(ev);
-        }
-        events.0.push_all(&mut last);
     }
 
     fn fatal(&mut self, what: &str) {
-        self.log(&format!("driver stopping: {what}"));
-        self.state.handle_stop(Instant::now());
-        self.flush();
-    }
-
-    fn log(&self, line: &str) {
-        if self.state.config().verbose {
-            let id = uuid_hex(&self.state.config().uuid);
-            eprintln!("zre[{}]: {line}", &id[..8]);
-        }
+        let mut core = lock(&self.core);
+        core.log(&format!("driver stopping: {what}"));
+        core.state.handle_stop(Instant::now());
+        core.ctx = None;
+        core.dealers.clear();
+        core.flush();
+        core.publish();
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::driver::{self, Commands, Directory, Queue, Request, Setup};
+use crate::driver::{self, Commands, Core, Directory, Queue, Request, Setup};
 use crate::error::Error;
 use crate::iface;
 use crate::proto::codec::check_string;
@@ -182,6 +182,7 @@ impl Builder {
             name,
             endpoint: running.endpoint,
             commands: running.commands,
+            core: running.core,
             events: running.events,
             inbox: Mutex::new(VecDeque::new()),
             directory: running.directory,
@@ -196,7 +197,11 @@ pub struct Node {
     uuid: Uuid,
     name: String,
     endpoint: String,
+    /// Requests that go through the driver thread (stop, static peers, stats).
     commands: Commands,
+    /// Whisper, shout, join and leave are carried out on the caller's thread under this
+    /// lock (see `driver::Core` for why).
+    core: Arc<Mutex<Core>>,
     events: Arc<Queue<Event>>,
     /// Events taken from the driver's queue in one batch and not yet returned.
     inbox: Mutex<VecDeque<Event>>,
@@ -239,29 +244,30 @@ impl Node {
         self.directory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn command(&self, cmd: Command) -> Result<(), Error> {
+        self.core
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .command(cmd)
+    }
+
     /// Joins a group (nothing happens if already joined).
     pub fn join(&self, group: &str) -> Result<(), Error> {
         check_string("group", group)?;
         self.dir().own_groups.insert(group.to_string());
-        self.commands
-            .send(Request::Command(Command::Join(group.to_string())))
+        self.command(Command::Join(group.to_string()))
     }
 
     /// Leaves a group (nothing happens if not joined).
     pub fn leave(&self, group: &str) -> Result<(), Error> {
         check_string("group", group)?;
         self.dir().own_groups.remove(group);
-        self.commands
-            .send(Request::Command(Command::Leave(group.to_string())))
+        self.command(Command::Leave(group.to_string()))
     }
 
     /// Sends multipart content to one peer. Fails if the peer is not (or no longer) known.
     pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
-        if !self.dir().peers.contains_key(&peer) {
-            return Err(Error::UnknownPeer(crate::uuid_hex(&peer)));
-        }
-        self.commands
-            .send(Request::Command(Command::Whisper { peer, content }))
+        self.command(Command::Whisper { peer, content })
     }
 
     /// Sends one text frame to one peer.
@@ -272,10 +278,10 @@ impl Node {
     /// Sends multipart content to every peer in `group` (none there: nothing is sent).
     pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
         check_string("group", group)?;
-        self.commands.send(Request::Command(Command::Shout {
+        self.command(Command::Shout {
             group: group.to_string(),
             content,
-        }))
+        })
     }
 
     /// Sends one text frame to every peer in `group`.

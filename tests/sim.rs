@@ -732,3 +732,32 @@ fn stop_waits_until_every_ready_peer_has_processed_our_messages() {
     lan.run_for(secs(31.0));
     assert!(lan.hosts[0].state.is_drained());
 }
+
+#[test]
+fn whisper_to_a_peer_that_has_not_said_hello_is_refused() {
+    use zre::proto::node::CommandError;
+    let t0 = Instant::now();
+    let me = Uuid::from_u128(1);
+    let other = Uuid::from_u128(2);
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 4000), t0);
+    s.handle_discovered(t0, other, "tcp://10.0.0.2:4000");
+    assert_eq!(s.peers().count(), 1, "known, pending");
+    let whisper = Command::Whisper {
+        peer: other,
+        content: vec![b"too early".to_vec()],
+    };
+    assert_eq!(
+        s.handle_command(t0, whisper),
+        Err(CommandError::UnknownPeer(other))
+    );
+    // Connect and HELLO went out; no whisper followed them.
+    let sent: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert!(
+        sent.iter().all(|t| match t {
+            Transmit::Send { frames, .. } =>
+                Message::decode(&frames[0]).unwrap().body != Body::Whisper,
+            _ => true,
+        }),
+        "{sent:?}"
+    );
+}

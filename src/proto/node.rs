@@ -10,7 +10,7 @@
 //! Discovery is an input like any other: [`NodeState::handle_beacon`] for UDP beacons,
 //! [`NodeState::handle_discovered`] for any other source (gossip, a static peer list).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct NodeState {
     config: Config,
-    peers: HashMap<Uuid, Peer>,
+    peers: super::UuidMap<Peer>,
     /// Peers discovered but not yet ready, oldest first, for eviction.
     pending: VecDeque<Uuid>,
     groups: BTreeSet<String>,
@@ -224,7 +224,7 @@ impl NodeState {
     pub fn new(config: Config, now: Instant) -> Self {
         NodeState {
             config,
-            peers: HashMap::new(),
+            peers: Default::default(),
             pending: VecDeque::new(),
             groups: BTreeSet::new(),
             status: 0,
@@ -587,7 +587,9 @@ impl NodeState {
                 }
             }
             Command::Whisper { peer, content } => {
-                if !self.peers.contains_key(&peer) {
+                // Only peers the application has seen ENTER: a pending one has not said
+                // HELLO yet and may never.
+                if !self.peers.get(&peer).is_some_and(|p| p.ready) {
                     return Err(CommandError::UnknownPeer(peer));
                 }
                 self.send(&peer, Body::Whisper, content);
