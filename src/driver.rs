@@ -1,9 +1,12 @@
-//! The driver: the one thread that owns the ROUTER mailbox, the per-peer DEALERs, the UDP
-//! beacon socket and the clock, and feeds the pure [`NodeState`] with what they produce.
+//! The driver: the sockets, the clock and the thread that feed the pure [`NodeState`].
 //!
-//! Loop: carry out the state machine's transmits and hand its events to the application;
-//! wait in `zmq::poll` (mailbox, beacon socket, command doorbell) until input arrives or
-//! the next deadline; feed the input; repeat. Nothing here decides protocol behaviour.
+//! The driver thread owns the ROUTER mailbox, the UDP beacon socket, the command doorbell
+//! and the clock. Its loop: wait in `zmq::poll` (mailbox, beacon socket, doorbell) until
+//! input arrives or the next deadline; then, under the [`Core`] lock, feed the input, carry
+//! out the state machine's transmits and hand its events to the application. The state
+//! machine and the per-peer DEALERs live in [`Core`], which application threads also lock
+//! to whisper, shout, join and leave without a hand-off. Nothing here decides protocol
+//! behaviour.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};

@@ -41,6 +41,8 @@ struct Lan {
     filter: Filter,
     /// When each host last received a message from each other host.
     last_heard: HashMap<(usize, usize), Instant>,
+    /// When each host last received a beacon from each other host.
+    last_beacon: HashMap<(usize, usize), Instant>,
 }
 
 fn timers() -> Timers {
@@ -57,6 +59,7 @@ impl Lan {
             in_flight: Vec::new(),
             filter: Box::new(|_, _, _| true),
             last_heard: HashMap::new(),
+            last_beacon: HashMap::new(),
         };
         for i in 0..n {
             lan.add_host(i, timers, Uuid::from_u128(0x1000 + i as u128));
@@ -181,6 +184,7 @@ impl Lan {
         for to in 0..self.hosts.len() {
             if self.reachable(from, to) {
                 let now = self.now;
+                self.last_beacon.insert((to, from), now);
                 self.hosts[to].state.handle_beacon(now, ip, bytes);
             }
         }
@@ -333,6 +337,55 @@ fn idle_healthy_peers_are_never_evasive() {
 }
 
 #[test]
+fn beacons_put_off_keep_alive_pings_and_a_dead_link_still_expires() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let t = timers();
+    let mut lan = Lan::new(2, t);
+    let pings = Rc::new(RefCell::new(Vec::new()));
+    let seen = pings.clone();
+    let t0 = lan.t0;
+    // Time of every PING on the link; the test reads the clock through the LAN below.
+    let clock = Rc::new(RefCell::new(t0));
+    let now = clock.clone();
+    lan.filter = Box::new(move |from, _, msg| {
+        if msg.body == Body::Ping {
+            seen.borrow_mut().push((from, *now.borrow() - t0));
+        }
+        true
+    });
+    let mut at = secs(0.0);
+    while at < secs(300.0) {
+        at += secs(0.5);
+        lan.run_until(at);
+        *clock.borrow_mut() = lan.now;
+    }
+    // Beacons every second keep an idle pair from pinging every 4 s (at least 75 PINGs in
+    // 300 s); one PING per side per link interval (25 s) remains, so the link itself is
+    // checked. (Both sides started together here, so both ping at the same moments.)
+    let n = pings.borrow().len();
+    assert!((20..=26).contains(&n), "{n} PINGs: {:?}", pings.borrow());
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+
+    // A link that swallows every message while beacons still flow: no EVASIVE (the
+    // node is heard), but EXIT once the link has carried nothing for twice the expired
+    // timeout, although beacons still come.
+    lan.filter = Box::new(|_, _, _| false);
+    let cut = lan.now;
+    lan.run_until(secs(400.0));
+    let message = lan.last_heard[&(0, 1)];
+    assert!(message <= cut);
+    assert_eq!(
+        lan.timeline(0, 1),
+        vec![
+            (secs(0.0), "enter"),
+            (message - lan.t0 + t.expired * 2, "exit")
+        ]
+    );
+}
+
+#[test]
 fn crashed_peer_is_evasive_then_silent_then_exits_on_time() {
     let t = timers();
     let mut lan = Lan::new(3, t);
@@ -340,19 +393,21 @@ fn crashed_peer_is_evasive_then_silent_then_exits_on_time() {
     lan.hosts[2].alive = false; // kill -9: no port-0 beacon
     lan.run_until(secs(60.0));
     for i in 0..2 {
-        let last = lan.last_heard[&(i, 2)] - lan.t0;
+        // Every timer counts from the last thing heard: its beacons came every second
+        // until the crash.
+        let message = lan.last_heard[&(i, 2)] - lan.t0;
+        let heard = message.max(lan.last_beacon[&(i, 2)] - lan.t0);
         assert_eq!(
             lan.timeline(i, 2),
             vec![
                 (secs(0.0), "enter"),
-                (last + t.evasive, "evasive"),
-                (last + t.silent(), "silent"),
-                (last + t.expired, "exit"),
+                (heard + t.evasive, "evasive"),
+                (heard + t.silent(), "silent"),
+                (heard + t.expired, "exit"),
             ],
             "host {i}"
         );
-        // The last message was a PING-OK at most one ping interval before the crash.
-        assert!(last <= secs(10.0) && last + t.ping_interval() >= secs(10.0));
+        assert!(heard <= secs(10.0) && heard + t.interval >= secs(10.0));
     }
 }
 
@@ -368,14 +423,15 @@ fn settable_timers_scale_the_whole_timeline() {
     lan.run_until(secs(1.0));
     lan.hosts[1].alive = false;
     lan.run_until(secs(10.0));
-    let last = lan.last_heard[&(0, 1)] - lan.t0;
+    let message = lan.last_heard[&(0, 1)] - lan.t0;
+    let heard = message.max(lan.last_beacon[&(0, 1)] - lan.t0);
     assert_eq!(
         lan.timeline(0, 1),
         vec![
             (secs(0.0), "enter"),
-            (last + secs(0.5), "evasive"),
-            (last + secs(0.8), "silent"),
-            (last + secs(2.0), "exit"),
+            (heard + secs(0.5), "evasive"),
+            (heard + secs(0.8), "silent"),
+            (heard + secs(2.0), "exit"),
         ]
     );
 }
@@ -760,4 +816,32 @@ fn whisper_to_a_peer_that_has_not_said_hello_is_refused() {
         }),
         "{sent:?}"
     );
+}
+
+#[test]
+fn a_killed_peer_is_evasive_silent_then_exit_whenever_it_dies() {
+    // The link is PINGed only every `link_ping_interval`, so when the kill lands decides
+    // how old the last message is; the life cycle must not depend on it.
+    for t in [
+        timers(),
+        Timers {
+            interval: secs(1.0),
+            evasive: secs(2.0),
+            silent: None,
+            expired: secs(4.0),
+        },
+    ] {
+        for step in 0..120 {
+            let kill = secs(5.0) + secs(0.25) * step;
+            let mut lan = Lan::new(2, t);
+            lan.run_until(kill);
+            lan.hosts[1].alive = false;
+            lan.run_until(kill + t.expired * 3);
+            assert_eq!(
+                lan.kinds(0, 1),
+                vec!["enter", "evasive", "silent", "exit"],
+                "killed at {kill:?} with {t:?}"
+            );
+        }
+    }
 }

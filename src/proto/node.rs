@@ -51,14 +51,24 @@ impl Timers {
         self.silent.unwrap_or(self.evasive + self.evasive / 5)
     }
 
-    /// A quiet ready peer is pinged after four fifths of the evasive timeout (4 s of 5),
-    /// so a healthy peer's answer (any message refreshes it) arrives a fifth of the
-    /// timeout before it could be called evasive (the reference pings only once it is
+    /// A ready peer we heard nothing from (no message, no beacon) is pinged after four
+    /// fifths of the evasive timeout (4 s of 5), so a healthy peer's answer (any message
+    /// refreshes it) arrives a fifth of the timeout before it could be called evasive (the reference pings only once it is
     /// already evasive, which makes every idle peer "evasive" every few seconds). Either
     /// side's PING refreshes both (the PING there, the PING-OK here), so an idle pair
     /// exchanges about one PING per interval; half the timeout cost 60% more wake-ups.
     pub fn ping_interval(&self) -> Duration {
         (self.evasive - self.evasive / 5).max(Duration::from_millis(1))
+    }
+
+    /// How long the link to a peer whose beacons we hear may stay without a message
+    /// before we PING it: the expired timeout less the evasive timeout (25 s of 30).
+    /// Beacons put off the keep-alive PING (they prove the node alive), so an idle pair
+    /// exchanges one PING per 25 s instead of one per 4 s, and the link is still checked.
+    pub fn link_ping_interval(&self) -> Duration {
+        self.expired
+            .saturating_sub(self.evasive)
+            .max(self.ping_interval())
     }
 }
 
@@ -308,8 +318,12 @@ impl NodeState {
             }
             return;
         }
-        if self.peers.contains_key(&beacon.uuid) {
-            // Known already (the usual case: every peer's beacon, every second).
+        if let Some(peer) = self.peers.get_mut(&beacon.uuid) {
+            // Known already (the usual case: every peer's beacon, every second). Only a
+            // ready peer's beacon counts: before HELLO we know nothing of that node.
+            if peer.ready {
+                peer.heard_beacon(now, &self.config.timers);
+            }
             return;
         }
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);

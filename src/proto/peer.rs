@@ -31,8 +31,12 @@ pub struct Peer {
     pub(crate) want_sequence: u16,
     /// When it was discovered.
     pub created: Instant,
-    /// When we last received a valid message from it.
+    /// When we last received a valid message from it (the link is alive).
     pub last_message: Instant,
+    /// When we last heard from it at all: a message, or a beacon once it is ready (the
+    /// node is alive). EVASIVE, SILENT and expiry count from here; a link that carries
+    /// nothing for twice the expired timeout expires the peer too.
+    pub last_heard: Instant,
     /// When we send the next PING if it stays quiet.
     pub(crate) ping_at: Instant,
     pub(crate) evasive_reported: bool,
@@ -56,6 +60,7 @@ impl Peer {
             want_sequence: 1,
             created: now,
             last_message: now,
+            last_heard: now,
             ping_at: now + timers.ping_interval(),
             evasive_reported: false,
             silent_reported: false,
@@ -69,24 +74,43 @@ impl Peer {
         self.sent_sequence
     }
 
-    /// Any valid message proves the peer alive: push every timer back.
+    /// Any valid message proves the peer and the link alive: push every timer back.
     pub(crate) fn refresh(&mut self, now: Instant, timers: &Timers) {
         self.last_message = now;
+        self.last_heard = now;
         self.ping_at = now + timers.ping_interval();
         self.evasive_reported = false;
         self.silent_reported = false;
     }
 
+    /// A beacon from a ready peer proves the node alive (as in the reference), though not
+    /// our link to it: it puts off EVASIVE, SILENT, expiry and the keep-alive PING. The
+    /// link is still PINGed once it has carried nothing for
+    /// [`Timers::link_ping_interval`] (a PING already sent is not repeated before its own
+    /// interval), and expires the peer after twice the expired timeout.
+    pub(crate) fn heard_beacon(&mut self, now: Instant, timers: &Timers) {
+        self.last_heard = now;
+        let quiet = now + timers.ping_interval();
+        let link = self.last_message + timers.link_ping_interval();
+        self.ping_at = self.ping_at.max(quiet.min(link));
+        self.evasive_reported = false;
+        self.silent_reported = false;
+    }
+
     pub(crate) fn evasive_at(&self, t: &Timers) -> Instant {
-        self.last_message + t.evasive
+        self.last_heard + t.evasive
     }
 
     pub(crate) fn silent_at(&self, t: &Timers) -> Instant {
-        self.last_message + t.silent()
+        self.last_heard + t.silent()
     }
 
+    /// The last sign of life plus the expired timeout, or a link silent for twice that.
+    /// A killed peer stops both at once and its PINGs keep `last_message` within a link
+    /// ping interval (expired - evasive) of the end, so the link's limit is never the
+    /// earlier one then: EXIT still comes after EVASIVE and SILENT.
     pub(crate) fn expired_at(&self, t: &Timers) -> Instant {
-        self.last_message + t.expired
+        (self.last_heard + t.expired).min(self.last_message + t.expired * 2)
     }
 
     /// The earliest instant at which this peer's timers need attention.
