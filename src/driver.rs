@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{io_err, zmq_err, Error};
 use crate::iface::Interface;
+use crate::proto::codec::SEQUENCE_BYTES;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, Config, NodeState, Transmit};
 use crate::proto::UuidMap;
@@ -370,17 +371,20 @@ impl Core {
                         self.state.handle_send_failed(Instant::now(), &peer);
                     }
                 }
-                Transmit::SendShared {
-                    peer,
-                    header,
+                Transmit::SendGroup {
+                    mut header,
+                    members,
                     content,
                 } => {
-                    let Some(dealer) = self.dealers.get(&peer) else {
-                        continue;
-                    };
-                    if let Err(e) = send_shared(dealer, header, &content) {
-                        self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
-                        self.state.handle_send_failed(Instant::now(), &peer);
+                    for (peer, sequence) in members {
+                        let Some(dealer) = self.dealers.get(&peer) else {
+                            continue;
+                        };
+                        header[SEQUENCE_BYTES].copy_from_slice(&sequence.to_be_bytes());
+                        if let Err(e) = send_shared(dealer, &header, &content) {
+                            self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
+                            self.state.handle_send_failed(Instant::now(), &peer);
+                        }
                     }
                 }
                 Transmit::Disconnect { peer } => {
@@ -805,15 +809,12 @@ fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Er
     Ok(())
 }
 
-/// A shout's frames: the header, then the content every member shares (each frame is
-/// copied into this peer's message; small ones live inside the message, no allocation).
-fn send_shared(
-    dealer: &zmq::Socket,
-    header: Vec<u8>,
-    content: &[Vec<u8>],
-) -> Result<(), zmq::Error> {
+/// A shout's frames for one member: the header, then the content all members share (each
+/// frame is copied into this member's message; small ones live inside the message, no
+/// allocation).
+fn send_shared(dealer: &zmq::Socket, header: &[u8], content: &[Vec<u8>]) -> Result<(), zmq::Error> {
     let more = if content.is_empty() { 0 } else { zmq::SNDMORE };
-    dealer.send(&header[..], zmq::DONTWAIT | more)?;
+    dealer.send(header, zmq::DONTWAIT | more)?;
     let last = content.len().saturating_sub(1);
     for (i, frame) in content.iter().enumerate() {
         let more = if i < last { zmq::SNDMORE } else { 0 };

@@ -163,16 +163,20 @@ impl Lan {
                     self.in_flight.push((from, to, frames));
                 }
             }
-            Transmit::SendShared {
-                peer,
-                header,
+            Transmit::SendGroup {
+                mut header,
+                members,
                 content,
             } => {
-                if let Some(&to) = self.hosts[from].links.get(&peer) {
-                    let frames = std::iter::once(header)
-                        .chain(content.iter().cloned())
-                        .collect();
-                    self.in_flight.push((from, to, frames));
+                for (peer, sequence) in members {
+                    if let Some(&to) = self.hosts[from].links.get(&peer) {
+                        header[zre::proto::codec::SEQUENCE_BYTES]
+                            .copy_from_slice(&sequence.to_be_bytes());
+                        let frames = std::iter::once(header.clone())
+                            .chain(content.iter().cloned())
+                            .collect();
+                        self.in_flight.push((from, to, frames));
+                    }
                 }
             }
             Transmit::Beacon(bytes) => self.broadcast(from, &bytes),

@@ -147,6 +147,11 @@ impl Body {
     }
 }
 
+/// Where the sequence number sits in every encoded ZRE frame (after the signature, the
+/// message id and the version), big-endian: a SHOUT's frame differs between members only
+/// there.
+pub const SEQUENCE_BYTES: std::ops::Range<usize> = 4..6;
+
 /// One ZRE frame: a per-link sequence number and a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -499,6 +504,22 @@ mod tests {
             Message::decode(&b),
             Err(DecodeError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn the_sequence_number_sits_at_sequence_bytes_in_every_message() {
+        for body in [
+            Body::Shout { group: "G".into() },
+            Body::Whisper,
+            Body::Ping,
+            Body::Join {
+                group: "group".into(),
+                status: 3,
+            },
+        ] {
+            let bytes = Message::new(0x1234, body).to_bytes().unwrap();
+            assert_eq!(&bytes[SEQUENCE_BYTES], &[0x12, 0x34]);
+        }
     }
 
     #[test]

@@ -132,15 +132,17 @@ pub enum Transmit {
         /// `frames[0]` is the encoded ZRE message.
         frames: Vec<Vec<u8>>,
     },
-    /// Send `header`, then every frame of `content`, on the peer's DEALER: a SHOUT, whose
-    /// content all members share rather than each getting a copy.
-    SendShared {
-        /// The peer.
-        peer: Uuid,
-        /// The encoded ZRE message.
+    /// Send a SHOUT to every member of a group: on each member's DEALER, `header` with
+    /// that member's sequence number written into
+    /// [`SEQUENCE_BYTES`](super::codec::SEQUENCE_BYTES), then every frame of
+    /// `content`. One encoding and one copy of the content for the whole group.
+    SendGroup {
+        /// The encoded ZRE message (its sequence bytes are overwritten per member).
         header: Vec<u8>,
-        /// The content frames, the same for every member of the group.
-        content: Arc<Content>,
+        /// Each member and the sequence number of this message on its link.
+        members: Vec<(Uuid, u16)>,
+        /// The content frames.
+        content: Content,
     },
     /// Close the peer's DEALER.
     Disconnect {
@@ -610,27 +612,33 @@ impl NodeState {
             }
             Command::Shout { group, content } => {
                 check_string("group", &group)?;
-                let members: Vec<Uuid> = self
+                let members: Vec<(Uuid, u16)> = self
                     .peers
-                    .values()
+                    .values_mut()
                     .filter(|p| p.ready && p.groups.contains(&group))
-                    .map(|p| p.uuid)
+                    .map(|p| (p.uuid, p.next_sequence()))
                     .collect();
                 if members.is_empty() {
                     return Ok(());
                 }
-                let content = Arc::new(content);
-                // One message, its sequence set per member: no copy of the group per member.
-                let mut msg = Message::new(0, Body::Shout { group });
-                for uuid in &members {
-                    if let Some(header) = self.encode_for(uuid, &mut msg) {
-                        self.transmits.push_back(Transmit::SendShared {
-                            peer: *uuid,
-                            header,
-                            content: content.clone(),
-                        });
+                // The group name was checked above, so this cannot fail; if it ever did, no
+                // member may be left a sequence number ahead.
+                let header = match Message::new(0, Body::Shout { group }).to_bytes() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        for (uuid, _) in &members {
+                            if let Some(p) = self.peers.get_mut(uuid) {
+                                p.sent_sequence = p.sent_sequence.wrapping_sub(1);
+                            }
+                        }
+                        return Err(e.into());
                     }
-                }
+                };
+                self.transmits.push_back(Transmit::SendGroup {
+                    header,
+                    members,
+                    content,
+                });
             }
         }
         Ok(())
