@@ -381,3 +381,52 @@ fn start_to_enter_median_of_10() {
         times[9]
     );
 }
+
+#[test]
+fn threads_whispering_and_shouting_at_once_lose_and_reorder_nothing() {
+    // Whisper and shout run on the calling threads, under the node's lock, while its
+    // driver thread answers the peer: every message must arrive once, in each thread's
+    // order, with no sequence gap (a gap would show as EXIT).
+    const THREADS: usize = 4;
+    const EACH: u32 = 5_000;
+    let a = start(47010, "alice");
+    let b = start(47010, "bob");
+    b.join("G").unwrap();
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ia.expect("JOIN bob", is_join(b.uuid(), "G"));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let a = &a;
+            let peer = b.uuid();
+            s.spawn(move || {
+                for i in 0..EACH {
+                    let frame = vec![t as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+                    if i % 2 == 0 {
+                        a.whisper(peer, vec![frame]).unwrap();
+                    } else {
+                        a.shout("G", vec![frame]).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let mut next = [0u32; THREADS];
+    let total = THREADS as u32 * EACH;
+    for n in 0..total {
+        let e = ib.expect(&format!("message {n} of {total}"), |e| {
+            matches!(
+                e,
+                Event::Whisper { .. } | Event::Shout { .. } | Event::Exit { .. }
+            )
+        });
+        assert!(!matches!(e, Event::Exit { .. }), "link broke after {n}");
+        let f = &e.content().unwrap()[0];
+        let (t, i) = (f[0] as usize, u32::from_be_bytes([0, f[1], f[2], f[3]]));
+        assert_eq!(i, next[t], "thread {t} out of order");
+        assert_eq!(matches!(e, Event::Shout { .. }), i % 2 == 1);
+        next[t] += 1;
+    }
+    assert_eq!(next, [EACH; THREADS]);
+}
