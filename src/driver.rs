@@ -1,20 +1,21 @@
 //! The driver: the sockets, the clock and the thread that feed the pure [`NodeState`].
 //!
-//! The driver thread owns the ROUTER mailbox, the UDP beacon socket, the command doorbell
-//! and the clock. Its loop: wait in `zmq::poll` (mailbox, beacon socket, doorbell) until
-//! input arrives or the next deadline; then, under the [`Core`] lock, feed the input, carry
-//! out the state machine's transmits and hand its events to the application. The state
-//! machine and the per-peer DEALERs live in [`Core`], which application threads also lock
-//! to whisper, shout, join and leave without a hand-off. Nothing here decides protocol
-//! behaviour.
+//! The state machine, the ROUTER mailbox and the per-peer DEALERs live in [`Core`], behind
+//! one mutex. The driver thread owns the UDP beacon socket, the command doorbell and the
+//! clock. Its loop: wait in `zmq::poll` (the mailbox's file descriptor, the beacon socket,
+//! the doorbell) until input arrives or the next deadline; then, under the lock, feed the
+//! input, carry out the state machine's transmits and hand its events to the application.
+//!
+//! Application threads lock [`Core`] too: to whisper, shout, join and leave, and, while
+//! one waits for events, to read the mailbox itself (the driver then leaves the mailbox
+//! out of its own wait). Either way a message crosses no thread hand-off that raw libzmq
+//! would not have. Nothing here decides protocol behaviour.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use crate::proto::codec::SEQUENCE_BYTES;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, Config, NodeState, Transmit};
 use crate::proto::UuidMap;
+use crate::queue::{Bell, Queue};
 
 /// What the application knows about a peer, kept current by the driver so queries
 /// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
@@ -92,154 +94,23 @@ pub(crate) enum Request {
     Stop,
 }
 
-/// A queue between the application's threads and the driver that is handed over in
-/// batches: the consumer takes everything waiting under one lock, and a side sleeps only
-/// when it must (a producer while the queue is full, the consumer while it is empty).
-/// std's channels hand over one item per operation and wake a blocked peer for each, so
-/// on a busy link the two threads took turns per message (a futex wake and a context
-/// switch each); see BENCHMARKS.md.
-pub(crate) struct Queue<T> {
-    state: Mutex<QueueState<T>>,
-    /// Signalled when items arrive or room is made, if someone waits.
-    changed: Condvar,
-    /// Producers wait while this many items are queued (`usize::MAX`: never).
-    cap: usize,
-}
-
-struct QueueState<T> {
-    items: VecDeque<T>,
-    /// No more items will come (the producer or the consumer went away).
-    closed: bool,
-    /// Threads waiting on `changed`: only then is a notification worth a syscall.
-    waiting: usize,
-}
-
-impl<T> Queue<T> {
-    pub(crate) fn new(cap: usize) -> Arc<Self> {
-        Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                items: VecDeque::new(),
-                closed: false,
-                waiting: 0,
-            }),
-            changed: Condvar::new(),
-            cap,
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Appends one item, waiting while the queue is full; `Err` once closed.
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
-        let mut st = self.lock();
-        while st.items.len() >= self.cap && !st.closed {
-            st.waiting += 1;
-            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
-            st.waiting -= 1;
-        }
-        if st.closed {
-            return Err(item);
-        }
-        st.items.push_back(item);
-        if st.waiting > 0 {
-            self.changed.notify_all();
-        }
-        Ok(())
-    }
-
-    /// Appends every item, ignoring the cap (events: the driver never waits).
-    pub(crate) fn push_all(&self, items: &mut VecDeque<T>) {
-        if items.is_empty() {
-            return;
-        }
-        let mut st = self.lock();
-        if st.items.is_empty() {
-            std::mem::swap(&mut st.items, items);
-        } else {
-            st.items.append(items);
-        }
-        if st.waiting > 0 {
-            self.changed.notify_all();
-        }
-    }
-
-    /// Moves every queued item to the end of `into`; true once closed and empty.
-    pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> bool {
-        self.wait_take(into, Some(Duration::ZERO))
-    }
-
-    /// Waits up to `timeout` (`None`: as long as it takes) until items are queued, then
-    /// moves them all to the end of `into`; true once closed and empty.
-    pub(crate) fn wait_take(&self, into: &mut VecDeque<T>, timeout: Option<Duration>) -> bool {
-        let mut st = self.lock();
-        if st.items.is_empty() && !st.closed && timeout == Some(Duration::ZERO) {
-            // A poll that finds nothing: no clock read, no wait.
-            return false;
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        while st.items.is_empty() && !st.closed {
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if left.is_zero() {
-                return false;
-            }
-            st.waiting += 1;
-            st = if deadline.is_some() {
-                self.changed
-                    .wait_timeout(st, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            } else {
-                self.changed.wait(st).unwrap_or_else(|p| p.into_inner())
-            };
-            st.waiting -= 1;
-        }
-        let closed = st.closed && st.items.is_empty();
-        if into.is_empty() {
-            // Hand over the buffer itself; `into`'s empty one is reused next time.
-            std::mem::swap(&mut st.items, into);
-        } else {
-            into.append(&mut st.items);
-        }
-        if st.waiting > 0 {
-            // Producers blocked on a full queue: there is room now.
-            self.changed.notify_all();
-        }
-        closed
-    }
-
-    /// No more items: waiting threads return, pushes fail.
-    pub(crate) fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_all();
-    }
-}
-
-/// The application's side of the command queue: bounded (so a fast sender is slowed down
-/// rather than growing memory), plus a doorbell that wakes the driver.
+/// The application's side of the command queue: bounded (so a burst of requests waits
+/// rather than growing memory), plus the doorbell that wakes the driver.
 pub(crate) struct Commands {
     queue: Arc<Queue<Request>>,
-    bell: UnixStream,
-    /// True while a doorbell byte is unread: ringing again would only cost a syscall.
-    rung: Arc<AtomicBool>,
+    bell: Arc<Bell>,
 }
 
 impl Commands {
     pub(crate) fn send(&self, request: Request) -> Result<(), Error> {
         self.queue.push(request).map_err(|_| Error::Stopped)?;
-        self.ring();
+        self.bell.ring();
         Ok(())
     }
 
-    fn ring(&self) {
-        if !self.rung.swap(true, Ordering::AcqRel) {
-            // A full socket buffer means a wake-up is already pending.
-            let _ = (&self.bell).write(&[1]);
-        }
+    /// Wakes the driver without a request: it looks at the mailbox again.
+    pub(crate) fn ring(&self) {
+        self.bell.ring();
     }
 }
 
@@ -247,7 +118,7 @@ impl Drop for Commands {
     fn drop(&mut self) {
         // The driver reads this as a stop.
         self.queue.close();
-        self.ring();
+        self.bell.ring();
     }
 }
 
@@ -282,27 +153,70 @@ pub(crate) struct Running {
 }
 
 const COMMAND_QUEUE: usize = 16 * 1024;
-/// Commands carried out per turn of the loop.
+/// Requests carried out per turn of the loop.
 const BATCH_COMMANDS: usize = 4096;
 /// Inputs handled per source before the loop looks at the others again, so no source can
 /// starve the timers or the rest.
 const BATCH: usize = 512;
 
-/// The state machine and everything its outputs go to: the DEALERs, the beacon sender,
-/// the event queue and the directory. Both the driver thread and application threads
-/// (for whisper, shout, join and leave) work on it, one at a time under its mutex.
+/// How long an application thread may stay out of `Node::next_event` and still be the
+/// mailbox's reader: a loop that handles each event and comes back keeps it; one that
+/// stops reading hands the mailbox back to the driver within this time.
+const APP_GRACE: Duration = Duration::from_millis(10);
+
+/// How the driver's wait treats the mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DriverWait {
+    /// In its poll set.
+    Watching,
+    /// Left to an application thread asleep in `Node::next_event`; no time limit.
+    Blind,
+    /// Left to an application thread that is away, for at most [`APP_GRACE`].
+    BlindForGrace,
+}
+
+/// What an application thread waiting for events may sleep on.
+pub(crate) enum Watch {
+    /// The mailbox's descriptor (and the event queue).
+    Fd(RawFd),
+    /// Nothing: the mailbox has more to read now.
+    Again,
+    /// Only the event queue: the mailbox is closing.
+    Closing,
+}
+
+/// The state machine and everything it reads from or writes to that more than one thread
+/// needs: the mailbox, the DEALERs, the beacon sender, the event queue and the directory.
+/// The driver thread and application threads work on it one at a time, under its mutex.
 ///
-/// Why application threads send themselves: handing every send to the driver thread cost
-/// two thread hand-offs per round trip and put a third busy thread on the sending side,
-/// which on two cores was the largest gap to raw libzmq (BENCHMARKS.md). libzmq sockets
-/// may move between threads given a full memory barrier, which the mutex is; the ROUTER
-/// stays with the driver thread, which polls it without holding the lock. Those commands
-/// never make a deadline earlier (sending refreshes no timer), so the driver's planned
-/// wake-up stays right without being told.
+/// Why application threads do the work themselves: handing every send to the driver
+/// thread, and every received message back from it, cost two thread hand-offs each way
+/// per round trip and put a third busy thread on each end of a link, on a machine with
+/// two cores (BENCHMARKS.md). libzmq sockets may move between threads given a full memory
+/// barrier, which the mutex is. Commands never make a deadline earlier (sending refreshes
+/// no timer), so the driver's planned wake-up stays right without being told.
 pub(crate) struct Core {
     state: NodeState,
     /// None once the driver has shut down: commands then fail with `Stopped`.
     ctx: Option<zmq::Context>,
+    /// The mailbox; None once shut down.
+    router: Option<zmq::Socket>,
+    /// The mailbox's `ZMQ_FD`: readable when it may have news, which only a receive (or
+    /// `ZMQ_EVENTS`) under this lock can tell. Whoever reads the mailbox reads it until it
+    /// is empty, or makes sure someone comes back, or a message could wait unseen.
+    router_fd: RawFd,
+    /// An application thread reads the mailbox when it looks for events, and the driver
+    /// leaves it to that thread. Stays set between its calls, as long as they come
+    /// within [`APP_GRACE`] of each other.
+    app_watching: bool,
+    /// That thread is inside `Node::next_event` now (it may be asleep in `poll`).
+    app_in_poll: bool,
+    /// When it last left `Node::next_event`.
+    app_left_at: Instant,
+    /// How the driver's current wait treats the mailbox.
+    driver_wait: DriverWait,
+    /// Shutting down: nobody may start waiting on `router_fd` (it is about to close).
+    closing: bool,
     dealers: UuidMap<zmq::Socket>,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
@@ -313,6 +227,10 @@ pub(crate) struct Core {
     /// The driver's latest clock read. Commands are handled with it: they read no timer,
     /// and a clock read per whisper was 3% of a sender's CPU.
     clock: Instant,
+    /// Receive buffers reused for every mailbox message.
+    identity: zmq::Message,
+    frame: zmq::Message,
+    part: zmq::Message,
 }
 
 impl Core {
@@ -327,10 +245,99 @@ impl Core {
         result.map_err(Error::from)
     }
 
+    /// For an application thread about to wait for events: turns whatever the mailbox
+    /// holds into events (handed to the application) and says what the thread may wait
+    /// on for more. The caller becomes the mailbox's reader (the driver leaves the mailbox
+    /// to it) until it stays away from `Node::next_event` for longer than [`APP_GRACE`].
+    pub(crate) fn serve_application(&mut self) -> Watch {
+        let drained = self.read_mailbox();
+        self.flush();
+        self.publish();
+        if self.closing || self.router.is_none() {
+            self.app_watching = false;
+            return Watch::Closing;
+        }
+        if !drained {
+            // Stopped at the batch limit: the rest is there, but the descriptor need not
+            // say so again. Read on before sleeping.
+            return Watch::Again;
+        }
+        self.app_watching = true;
+        self.app_in_poll = true;
+        Watch::Fd(self.router_fd)
+    }
+
+    /// The application thread left `Node::next_event`. True if the driver must be woken:
+    /// its wait leaves the mailbox out with no limit, so it would not notice if the
+    /// thread stayed away.
+    pub(crate) fn application_left(&mut self) -> bool {
+        self.app_in_poll = false;
+        self.app_left_at = Instant::now();
+        self.app_watching && self.driver_wait == DriverWait::Blind
+    }
+
+    /// Reads the mailbox until it is empty (true) or a batch is read (false).
+    fn read_mailbox(&mut self) -> bool {
+        // Out of `self` while it is read: handling a message sends through `self`.
+        let Some(router) = self.router.take() else {
+            return true;
+        };
+        let drained = self.read_from(&router);
+        self.router = Some(router);
+        drained
+    }
+
+    fn read_from(&mut self, router: &zmq::Socket) -> bool {
+        // One clock read per batch: the batch takes well under a millisecond.
+        let now = Instant::now();
+        for _ in 0..BATCH {
+            // The routing id and the ZRE frame are read into reused messages; only the
+            // content, which goes to the application, becomes owned bytes.
+            match router.recv(&mut self.identity, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return true,
+                Err(e) => {
+                    log(&self.state, &format!("mailbox receive failed: {e}"));
+                    return true;
+                }
+            }
+            if !self.identity.get_more() {
+                // An identity with nothing after it: nothing to decode.
+                self.state
+                    .handle_message(now, &self.identity, &[], Vec::new());
+                continue;
+            }
+            // A multipart message arrives whole: the other parts are there already.
+            if let Err(e) = router.recv(&mut self.frame, 0) {
+                log(&self.state, &format!("mailbox receive failed: {e}"));
+                return true;
+            }
+            let mut content = Vec::new();
+            let mut more = self.frame.get_more();
+            while more {
+                match router.recv(&mut self.part, 0) {
+                    Ok(()) => {
+                        content.push(self.part.to_vec());
+                        more = self.part.get_more();
+                    }
+                    Err(e) => {
+                        log(&self.state, &format!("mailbox receive failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            self.state
+                .handle_message(now, &self.identity, &self.frame, content);
+            // Replies (PING-OK, HELLO) go out while the batch is read, not after it.
+            self.flush_transmits_only();
+        }
+        false
+    }
+
     /// Carries out the transmits, moves events to `outgoing` (updating the directory
     /// first) and writes the log.
     fn flush(&mut self) {
-        self.flush_transmits();
+        self.flush_transmits_only();
         let mut dir = None;
         while let Some(ev) = self.state.poll_event() {
             // The directory changes before the event is visible, so an application that
@@ -344,7 +351,7 @@ impl Core {
         }
         drop(dir);
         while let Some(line) = self.state.poll_log() {
-            self.log(&line);
+            log(&self.state, &line);
         }
     }
 
@@ -353,12 +360,12 @@ impl Core {
         self.events.push_all(&mut self.outgoing);
     }
 
-    fn flush_transmits(&mut self) {
+    fn flush_transmits_only(&mut self) {
         while let Some(t) = self.state.poll_transmit() {
             match t {
                 Transmit::Connect { peer, endpoint } => {
                     if let Err(e) = self.connect(peer, &endpoint) {
-                        self.log(&format!("connect to {endpoint} failed: {e}"));
+                        log(&self.state, &format!("connect to {endpoint} failed: {e}"));
                         self.state.handle_send_failed(Instant::now(), &peer);
                     }
                 }
@@ -367,7 +374,10 @@ impl Core {
                         continue;
                     };
                     if let Err(e) = send_frames(dealer, frames) {
-                        self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
+                        log(
+                            &self.state,
+                            &format!("send to {} failed: {e}", uuid_hex(&peer)),
+                        );
                         self.state.handle_send_failed(Instant::now(), &peer);
                     }
                 }
@@ -382,7 +392,10 @@ impl Core {
                         };
                         header[SEQUENCE_BYTES].copy_from_slice(&sequence.to_be_bytes());
                         if let Err(e) = send_shared(dealer, &header, &content) {
-                            self.log(&format!("send to {} failed: {e}", uuid_hex(&peer)));
+                            log(
+                                &self.state,
+                                &format!("send to {} failed: {e}", uuid_hex(&peer)),
+                            );
                             self.state.handle_send_failed(Instant::now(), &peer);
                         }
                     }
@@ -393,7 +406,10 @@ impl Core {
                 }
                 Transmit::Beacon(bytes) => {
                     if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
-                        self.log(&format!("beacon to {} failed: {e}", self.beacon_to));
+                        log(
+                            &self.state,
+                            &format!("beacon to {} failed: {e}", self.beacon_to),
+                        );
                     }
                 }
             }
@@ -418,10 +434,6 @@ impl Core {
         self.dealers.insert(peer, dealer);
         Ok(())
     }
-
-    fn log(&self, line: &str) {
-        log(&self.state, line);
-    }
 }
 
 fn log(state: &NodeState, line: &str) {
@@ -431,7 +443,7 @@ fn log(state: &NodeState, line: &str) {
     }
 }
 
-fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+pub(crate) fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -462,6 +474,9 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .next()
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| Error::Config(format!("cannot read the port of {bound}")))?;
+    let router_fd = router
+        .get_fd()
+        .map_err(zmq_err("read mailbox descriptor"))?;
 
     let udp = beacon_socket(setup.beacon_port)?;
     let udp_send = udp.try_clone().map_err(io_err("beacon socket"))?;
@@ -472,17 +487,21 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     let endpoint = config.endpoint.clone();
 
     let queue = Queue::new(COMMAND_QUEUE);
-    let (bell, bell_rx) = UnixStream::pair().map_err(io_err("create doorbell"))?;
-    bell.set_nonblocking(true).map_err(io_err("doorbell"))?;
-    bell_rx.set_nonblocking(true).map_err(io_err("doorbell"))?;
-    let rung = Arc::new(AtomicBool::new(false));
-    let events = Queue::new(usize::MAX);
+    let bell = Arc::new(Bell::new().map_err(io_err("create doorbell"))?);
+    let events = Queue::with_bell(usize::MAX).map_err(io_err("create event queue"))?;
     let directory = Arc::new(Mutex::new(Directory::default()));
     let thread_name = format!("zre-{}", &uuid_hex(&config.uuid)[..8]);
 
     let core = Arc::new(Mutex::new(Core {
         state: NodeState::new(config, Instant::now()),
         ctx: Some(ctx),
+        router: Some(router),
+        router_fd,
+        app_watching: false,
+        app_in_poll: false,
+        app_left_at: Instant::now(),
+        driver_wait: DriverWait::Watching,
+        closing: false,
         dealers: Default::default(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
@@ -490,22 +509,21 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         outgoing: VecDeque::new(),
         directory: directory.clone(),
         clock: Instant::now(),
+        identity: zmq::Message::new(),
+        frame: zmq::Message::new(),
+        part: zmq::Message::new(),
     }));
     let driver = Driver {
         core: core.clone(),
-        router,
+        router_fd,
         udp,
         iface: setup.iface,
         requests: DriverEnd(queue.clone()),
         batch: VecDeque::new(),
-        bell: bell_rx,
-        rung: rung.clone(),
+        bell: bell.clone(),
         _close_events: DriverEnd(events.clone()),
         stop_linger: setup.stop_linger,
         udp_buf: vec![0u8; 2048],
-        identity: zmq::Message::new(),
-        frame: zmq::Message::new(),
-        part: zmq::Message::new(),
     };
     let thread = std::thread::Builder::new()
         .name(thread_name)
@@ -513,7 +531,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .map_err(io_err("spawn driver thread"))?;
     Ok(Running {
         thread,
-        commands: Commands { queue, bell, rung },
+        commands: Commands { queue, bell },
         core,
         events,
         directory,
@@ -539,23 +557,17 @@ fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
 /// The driver thread's own sockets and buffers; the shared part is `core`.
 struct Driver {
     core: Arc<Mutex<Core>>,
-    /// Only this thread touches the mailbox, so it is polled without the core's lock.
-    router: zmq::Socket,
+    router_fd: RawFd,
     udp: UdpSocket,
     iface: Interface,
     requests: DriverEnd<Request>,
     /// Requests taken from the queue and not yet carried out.
     batch: VecDeque<Request>,
-    bell: UnixStream,
-    rung: Arc<AtomicBool>,
+    bell: Arc<Bell>,
     /// Closes the event queue when the driver ends, however it ends (never read).
     _close_events: DriverEnd<Event>,
     stop_linger: Duration,
     udp_buf: Vec<u8>,
-    /// Receive buffers reused for every mailbox message.
-    identity: zmq::Message,
-    frame: zmq::Message,
-    part: zmq::Message,
 }
 
 /// What the poll found ready.
@@ -574,12 +586,16 @@ impl Driver {
         let mut stop_by: Option<Instant> = None;
         let mut ready = Ready::default();
         let mut due: Option<Instant> = None;
+        // The last read of the mailbox stopped at the batch limit.
+        let mut more_mail = false;
         loop {
             // One lock per turn: handle what the poll found, flush, plan the next wake-up.
-            let next = {
+            let (next, watch) = {
                 let mut core = lock(&core);
-                if ready.mailbox {
-                    self.read_mailbox(&mut core);
+                // The doorbell also rings when an application thread stops watching the
+                // mailbox: it may have left news there.
+                if ready.mailbox || ready.bell || more_mail {
+                    more_mail = !core.read_mailbox();
                 }
                 if ready.beacon {
                     self.read_beacons(&mut core);
@@ -608,17 +624,36 @@ impl Driver {
                 // the next turn makes it earlier than now (a new peer's first deadline is a
                 // ping interval away; commands refresh no timer).
                 due = core.state.poll_timeout();
+                // While an application thread reads the mailbox as it looks for events,
+                // the driver leaves it out: waking here too would only contend for the
+                // lock. If the thread stays away longer than the grace, it is no longer
+                // reading, and the driver takes the mailbox back.
+                let mut grace_until = None;
+                if core.app_watching && !core.app_in_poll {
+                    let until = core.app_left_at + APP_GRACE;
+                    if until <= Instant::now() {
+                        core.app_watching = false;
+                        more_mail |= !core.read_mailbox();
+                        core.flush();
+                    } else {
+                        grace_until = Some(until);
+                    }
+                }
+                core.driver_wait = match (core.app_watching, grace_until) {
+                    (false, _) => DriverWait::Watching,
+                    (true, None) => DriverWait::Blind,
+                    (true, Some(_)) => DriverWait::BlindForGrace,
+                };
+                let watch = core.driver_wait == DriverWait::Watching;
                 // Last thing under the lock: an application woken by these events and
                 // sending at once then rarely finds the lock taken.
                 core.publish();
-                match (due, stop_by) {
-                    (Some(t), Some(d)) => Some(t.min(d)),
-                    (t, d) => t.or(d),
-                }
+                let next = [due, stop_by, grace_until].into_iter().flatten().min();
+                (next, watch)
             };
             let timeout_ms = match next {
-                // Requests left over from the last batch: look again at once.
-                _ if !self.batch.is_empty() && stop_by.is_none() => 0,
+                // Input left over from the last turn: look again at once.
+                _ if more_mail || (!self.batch.is_empty() && stop_by.is_none()) => 0,
                 Some(t) => {
                     // Round up: waking a millisecond early would spin until the deadline.
                     let d = t.saturating_duration_since(Instant::now());
@@ -626,16 +661,18 @@ impl Driver {
                 }
                 None => -1,
             };
-            // Once stopping, commands are no longer read.
-            let bell_events = if stop_by.is_some() {
-                zmq::PollEvents::empty()
-            } else {
-                zmq::POLLIN
+            let events = |on: bool| {
+                if on {
+                    zmq::POLLIN
+                } else {
+                    zmq::PollEvents::empty()
+                }
             };
+            // Once stopping, commands are no longer read.
             let mut items = [
-                self.router.as_poll_item(zmq::POLLIN),
+                zmq::PollItem::from_fd(self.router_fd, events(watch)),
                 zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
-                zmq::PollItem::from_fd(self.bell.as_raw_fd(), bell_events),
+                zmq::PollItem::from_fd(self.bell.fd(), events(stop_by.is_none())),
             ];
             if let Err(e) = zmq::poll(&mut items, timeout_ms) {
                 if e != zmq::Error::EINTR {
@@ -648,52 +685,6 @@ impl Driver {
                 beacon: items[1].is_readable(),
                 bell: items[2].is_readable(),
             };
-        }
-    }
-
-    fn read_mailbox(&mut self, core: &mut Core) {
-        // One clock read per batch: the batch takes well under a millisecond.
-        let now = Instant::now();
-        for _ in 0..BATCH {
-            // The routing id and the ZRE frame are read into reused messages; only the
-            // content, which goes to the application, becomes owned bytes.
-            match self.router.recv(&mut self.identity, zmq::DONTWAIT) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN) => break,
-                Err(e) => {
-                    core.log(&format!("mailbox receive failed: {e}"));
-                    break;
-                }
-            }
-            if !self.identity.get_more() {
-                // An identity with nothing after it: nothing to decode.
-                core.state
-                    .handle_message(now, &self.identity, &[], Vec::new());
-                continue;
-            }
-            // A multipart message arrives whole: the other parts are there already.
-            if let Err(e) = self.router.recv(&mut self.frame, 0) {
-                core.log(&format!("mailbox receive failed: {e}"));
-                break;
-            }
-            let mut content = Vec::new();
-            let mut more = self.frame.get_more();
-            while more {
-                match self.router.recv(&mut self.part, 0) {
-                    Ok(()) => {
-                        content.push(self.part.to_vec());
-                        more = self.part.get_more();
-                    }
-                    Err(e) => {
-                        core.log(&format!("mailbox receive failed: {e}"));
-                        break;
-                    }
-                }
-            }
-            core.state
-                .handle_message(now, &self.identity, &self.frame, content);
-            // Replies (PING-OK, HELLO) go out while the batch is read, not after it.
-            core.flush_transmits();
         }
     }
 
@@ -716,7 +707,7 @@ impl Driver {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    core.log(&format!("beacon receive failed: {e}"));
+                    log(&core.state, &format!("beacon receive failed: {e}"));
                     break;
                 }
             }
@@ -725,9 +716,7 @@ impl Driver {
 
     /// Returns true when the application asked to stop (or went away).
     fn read_commands(&mut self, core: &mut Core) -> bool {
-        let mut buf = [0u8; 64];
-        while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
-        self.rung.store(false, Ordering::Release);
+        self.bell.clear();
         // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
         // before the loop looks at the mailbox and the timers again.
         let closed = self.requests.0.take_all(&mut self.batch);
@@ -743,8 +732,8 @@ impl Driver {
                 Some(Request::Stop) => return true,
                 None => return closed,
             }
-            // Keep the outgoing queue short while a burst of commands is read.
-            core.flush_transmits();
+            // Keep the outgoing queue short while a burst of requests is read.
+            core.flush_transmits_only();
         }
         false
     }
@@ -752,42 +741,63 @@ impl Driver {
     /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
     /// then sends the port-0 beacon.
     fn shutdown(self, deadline: Instant) {
-        let core = self.core.clone();
-        let mut core = lock(&core);
-        let now = Instant::now();
-        // Each DEALER may flush what it still holds until the stop deadline.
-        let left = deadline.saturating_duration_since(now);
-        let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        for dealer in core.dealers.values() {
-            let _ = dealer.set_linger(linger);
-        }
-        let leaving = core.state.handle_stop(now);
-        core.flush_transmits();
-        // From here on, commands fail with `Stopped`.
-        let ctx = core.ctx.take();
-        let dealers = std::mem::take(&mut core.dealers);
-        drop(core);
-        let Driver { router, udp, .. } = self;
+        let (ctx, dealers, router, leaving, beacon_to) = {
+            let mut core = self.close_mailbox();
+            let now = Instant::now();
+            // Each DEALER may flush what it still holds until the stop deadline.
+            let left = deadline.saturating_duration_since(now);
+            let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            for dealer in core.dealers.values() {
+                let _ = dealer.set_linger(linger);
+            }
+            let leaving = core.state.handle_stop(now);
+            core.flush_transmits_only();
+            // From here on, commands fail with `Stopped`.
+            (
+                core.ctx.take(),
+                std::mem::take(&mut core.dealers),
+                core.router.take(),
+                leaving,
+                core.beacon_to,
+            )
+        };
         drop(router);
         drop(dealers);
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
-        let beacon_to = {
-            let mut core = lock(&self.core);
-            core.flush();
-            core.publish();
-            core.beacon_to
-        };
-        let _ = udp.send_to(&leaving, beacon_to);
+        let _ = self.udp.send_to(&leaving, beacon_to);
+        let mut core = lock(&self.core);
+        core.flush();
+        core.publish();
     }
 
-    fn fatal(&mut self, what: &str) {
-        let mut core = lock(&self.core);
-        core.log(&format!("driver stopping: {what}"));
+    /// Stops application threads from waiting on the mailbox's descriptor and waits
+    /// until none does, so the descriptor is not closed (and its number reused) under a
+    /// thread that polls it. Returns with the lock held.
+    fn close_mailbox(&self) -> MutexGuard<'_, Core> {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut core = lock(&self.core);
+            core.closing = true;
+            if !(core.app_watching && core.app_in_poll) || Instant::now() >= give_up {
+                core.app_watching = false;
+                return core;
+            }
+            // Wake it: a waiting application thread also polls the event queue's bell.
+            core.events.wake_waiters();
+            drop(core);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn fatal(&self, what: &str) {
+        let mut core = self.close_mailbox();
+        log(&core.state, &format!("driver stopping: {what}"));
         core.state.handle_stop(Instant::now());
         core.ctx = None;
+        core.router = None;
         core.dealers.clear();
         core.flush();
         core.publish();

@@ -5,7 +5,9 @@
 //!
 //! Crate map:
 //! - [`proto`]: the pure protocol (codec, beacon, peer, node state machine); no I/O.
-//! - `driver` (private): the one thread that owns the sockets and the clock.
+//! - `driver` (private): the sockets, the clock and the driver thread; application
+//!   threads send, and read the mailbox while they wait, under the same lock.
+//! - `queue` (private): batched hand-over between threads, and the doorbell.
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
@@ -21,6 +23,7 @@ pub mod error;
 pub mod iface;
 pub mod node;
 pub mod proto;
+mod queue;
 
 pub use error::Error;
 pub use node::{Builder, Events, Node};

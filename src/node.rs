@@ -13,16 +13,17 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::driver::{self, Commands, Core, Directory, Queue, Request, Setup};
+use crate::driver::{self, Commands, Core, Directory, Request, Setup, Watch};
 use crate::error::Error;
 use crate::iface;
 use crate::proto::codec::check_string;
 use crate::proto::event::{Content, Event};
 use crate::proto::node::{Command, Config, Timers};
+use crate::queue::Queue;
 
 /// The default UDP beacon port, as in Zyre.
 pub const DEFAULT_PORT: u16 = 5670;
@@ -377,19 +378,51 @@ impl Node {
         self.next_event(None)?.ok_or(Error::Stopped)
     }
 
-    /// Events come from the driver in batches: one hand-over (and at most one wake-up)
-    /// for everything it produced since the last, then served from the inbox.
+    /// Events come in batches: from the inbox, then from the event queue, then from the
+    /// mailbox, which this thread reads itself when it would otherwise wait (the driver
+    /// then leaves the mailbox to it: no hand-off between threads per message).
     fn next_event(&self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = inbox.pop_front() {
             return Ok(Some(e));
         }
-        let closed = self.events.wait_take(&mut inbox, timeout);
-        match inbox.pop_front() {
-            Some(e) => Ok(Some(e)),
-            None if closed => Err(Error::Stopped),
-            None => Ok(None),
+        let wait = timeout != Some(Duration::ZERO);
+        if !wait {
+            // A poll for events (`try_recv`, often once per send in a busy loop) stays
+            // cheap: it takes what the queue has and leaves the mailbox to its reader.
+            let closed = self.events.take_all(&mut inbox);
+            return match inbox.pop_front() {
+                Some(e) => Ok(Some(e)),
+                None if closed => Err(Error::Stopped),
+                None => Ok(None),
+            };
         }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let result = loop {
+            let watch = driver::lock(&self.core).serve_application();
+            let closed = self.events.take_all(&mut inbox);
+            if let Some(e) = inbox.pop_front() {
+                break Ok(Some(e));
+            }
+            if closed {
+                break Err(Error::Stopped);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                break Ok(None);
+            }
+            match watch {
+                Watch::Again => {}
+                Watch::Fd(fd) => self.events.wait_polling(Some(fd), left),
+                Watch::Closing => self.events.wait_polling(None, left),
+            }
+        };
+        if driver::lock(&self.core).application_left() {
+            // The driver's wait leaves the mailbox to us with no time limit: have it
+            // limit the wait, in case we do not come back soon.
+            self.commands.ring();
+        }
+        result
     }
 
     /// Stops the node: what was queued is flushed (within the stop linger), peers are told

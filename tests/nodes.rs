@@ -278,12 +278,34 @@ fn dropping_a_node_stops_it() {
         .start()
         .unwrap();
     let mut ib = inbox(&b, "bob");
-    let a = start(47006, "alice");
+    let a = builder(47006, "alice")
+        .stop_linger(Duration::from_millis(500))
+        .start()
+        .unwrap();
     let uuid = a.uuid();
     ib.expect("ENTER alice", is_enter(uuid));
+    // Read an event first, so this thread has been the mailbox's reader when it stops.
+    assert!(a.recv_timeout(DEADLINE).unwrap().is_some());
+    let t = Instant::now();
     drop(a);
+    // Stopping waits at most the stop linger for peers, plus closing: not a performance
+    // figure, but a bound that a wait gone wrong (a thread never released) exceeds.
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        t.elapsed()
+    );
     ib.expect("EXIT alice", is_exit(uuid));
     assert_eq!(b.peers(), Vec::<zre::Uuid>::new());
+    // Bob's thread has just been reading events (it is the mailbox's reader) when it stops.
+    drop(ib);
+    let t = Instant::now();
+    b.stop();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]

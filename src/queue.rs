@@ -1,0 +1,233 @@
+//! The hand-over between application threads and the driver thread: a batched [`Queue`]
+//! and a [`Bell`] that wakes a thread sleeping in `poll`. Nothing here knows ZRE.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Wakes a thread that sleeps in `poll` with [`Bell::fd`] in its set. A socket pair rather
+/// than a condvar, so the sleeper can wait on sockets at the same time.
+pub(crate) struct Bell {
+    tx: UnixStream,
+    rx: UnixStream,
+    /// True while a byte is unread: ringing again would only cost a syscall.
+    rung: AtomicBool,
+}
+
+impl Bell {
+    pub(crate) fn new() -> std::io::Result<Bell> {
+        let (tx, rx) = UnixStream::pair()?;
+        tx.set_nonblocking(true)?;
+        rx.set_nonblocking(true)?;
+        Ok(Bell {
+            tx,
+            rx,
+            rung: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn ring(&self) {
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            // A full socket buffer means a wake-up is already pending.
+            let _ = (&self.tx).write(&[1]);
+        }
+    }
+
+    /// Reads what rang. The sleeper must look at what it waits for after this, not
+    /// before: a ring that finds the flag still set writes nothing.
+    pub(crate) fn clear(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+        self.rung.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+}
+
+/// A queue between the application's threads and the driver that is handed over in
+/// batches: the consumer takes everything waiting under one lock, and a side sleeps only
+/// when it must (a producer while the queue is full, the consumer while it is empty).
+/// std's channels hand over one item per operation and wake a blocked peer for each, so
+/// on a busy link the two threads took turns per message (a futex wake and a context
+/// switch each); see BENCHMARKS.md.
+pub(crate) struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    /// Signalled when items arrive or room is made, if someone waits.
+    changed: Condvar,
+    /// Producers wait while this many items are queued (`usize::MAX`: never).
+    cap: usize,
+    /// Rung for consumers that wait in `poll` ([`Queue::wait_polling`]) instead of on
+    /// `changed`.
+    bell: Option<Bell>,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    /// No more items will come (the producer or the consumer went away).
+    closed: bool,
+    /// Threads waiting on `changed`: only then is a notification worth a syscall.
+    waiting: usize,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self::build(cap, None))
+    }
+
+    /// A queue whose consumer can also wait in `poll` beside other file descriptors.
+    pub(crate) fn with_bell(cap: usize) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self::build(cap, Some(Bell::new()?))))
+    }
+
+    fn build(cap: usize, bell: Option<Bell>) -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                closed: false,
+                waiting: 0,
+            }),
+            changed: Condvar::new(),
+            cap,
+            bell,
+        }
+    }
+
+    /// Wakes every waiter, on the condvar and in `poll`, whether or not anything changed.
+    pub(crate) fn wake_waiters(&self) {
+        self.wake();
+    }
+
+    /// Wakes every waiter, on the condvar and in `poll`.
+    fn wake(&self) {
+        self.changed.notify_all();
+        if let Some(bell) = &self.bell {
+            bell.ring();
+        }
+    }
+
+    /// Waits up to `timeout` (None: no limit) until items are queued, the queue closes, or
+    /// `also` (a file descriptor, if any) becomes readable; the caller looks at all three
+    /// afterwards.
+    /// Needs a queue made by [`Queue::with_bell`].
+    pub(crate) fn wait_polling(&self, also: Option<RawFd>, timeout: Option<Duration>) {
+        let Some(bell) = &self.bell else {
+            return;
+        };
+        {
+            let mut st = self.lock();
+            if !st.items.is_empty() || st.closed {
+                return;
+            }
+            st.waiting += 1;
+        }
+        // Round up: waking a millisecond early would spin until the deadline.
+        let ms = timeout.map_or(-1, |t| {
+            i64::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX as i64)
+        });
+        let mut items = [
+            zmq::PollItem::from_fd(bell.fd(), zmq::POLLIN),
+            zmq::PollItem::from_fd(also.unwrap_or(-1), zmq::POLLIN),
+        ];
+        let n = if also.is_some() { 2 } else { 1 };
+        let _ = zmq::poll(&mut items[..n], ms);
+        self.lock().waiting -= 1;
+        bell.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one item, waiting while the queue is full; `Err` once closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut st = self.lock();
+        while st.items.len() >= self.cap && !st.closed {
+            st.waiting += 1;
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
+        }
+        if st.closed {
+            return Err(item);
+        }
+        st.items.push_back(item);
+        if st.waiting > 0 {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Appends every item, ignoring the cap (events: the driver never waits).
+    pub(crate) fn push_all(&self, items: &mut VecDeque<T>) {
+        if items.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        if st.items.is_empty() {
+            std::mem::swap(&mut st.items, items);
+        } else {
+            st.items.append(items);
+        }
+        if st.waiting > 0 {
+            self.wake();
+        }
+    }
+
+    /// Moves every queued item to the end of `into`; true once closed and empty.
+    pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> bool {
+        self.wait_take(into, Some(Duration::ZERO))
+    }
+
+    /// Waits up to `timeout` (`None`: as long as it takes) until items are queued, then
+    /// moves them all to the end of `into`; true once closed and empty.
+    pub(crate) fn wait_take(&self, into: &mut VecDeque<T>, timeout: Option<Duration>) -> bool {
+        let mut st = self.lock();
+        if st.items.is_empty() && !st.closed && timeout == Some(Duration::ZERO) {
+            // A poll that finds nothing: no clock read, no wait.
+            return false;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while st.items.is_empty() && !st.closed {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return false;
+            }
+            st.waiting += 1;
+            st = if deadline.is_some() {
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            } else {
+                self.changed.wait(st).unwrap_or_else(|p| p.into_inner())
+            };
+            st.waiting -= 1;
+        }
+        let closed = st.closed && st.items.is_empty();
+        if into.is_empty() {
+            // Hand over the buffer itself; `into`'s empty one is reused next time.
+            std::mem::swap(&mut st.items, into);
+        } else {
+            into.append(&mut st.items);
+        }
+        if st.waiting > 0 {
+            // Producers blocked on a full queue: there is room now.
+            self.wake();
+        }
+        closed
+    }
+
+    /// No more items: waiting threads return, pushes fail.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake();
+    }
+}
