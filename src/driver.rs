@@ -159,21 +159,18 @@ const BATCH_COMMANDS: usize = 4096;
 /// starve the timers or the rest.
 const BATCH: usize = 512;
 
-/// How long an application thread may stay out of `Node::next_event` and still be the
-/// mailbox's reader: a loop that handles each event and comes back keeps it; one that
-/// stops reading hands the mailbox back to the driver within this time.
+/// How long an application thread may stay out of `Node::next_event` after it took an
+/// event and still be the mailbox's reader: a loop that handles each event and comes
+/// back keeps it; one that stops reading hands the mailbox back to the driver after this.
 const APP_GRACE: Duration = Duration::from_millis(10);
 
-/// How the driver's wait treats the mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DriverWait {
-    /// In its poll set.
-    Watching,
-    /// Left to an application thread asleep in `Node::next_event`; no time limit.
-    Blind,
-    /// Left to an application thread that is away, for at most [`APP_GRACE`].
-    BlindForGrace,
-}
+/// How long after an application thread's wait times out the driver looks whether it
+/// came back. A thread that polls with a timeout (`recv_timeout` every 100 ms, say)
+/// usually does at once; looking after each timeout would wake the driver as often as
+/// the thread, which doubled an idle node's CPU. So a thread that leaves on a timeout
+/// may keep the mailbox unread up to this long: short beside the 5 s evasive timeout,
+/// and the driver wakes for every peer's beacon (1 s) anyway.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
 /// What an application thread waiting for events may sleep on.
 pub(crate) enum Watch {
@@ -213,10 +210,17 @@ pub(crate) struct Core {
     app_in_poll: bool,
     /// When it last left `Node::next_event`.
     app_left_at: Instant,
-    /// How the driver's current wait treats the mailbox.
-    driver_wait: DriverWait,
+    /// When it will leave at the latest (its timeout; None: it waits for an event).
+    app_deadline: Option<Instant>,
+    /// The driver's current wait includes the mailbox.
+    driver_watching: bool,
+    /// When the driver's current wait ends at the latest (None: only on input).
+    driver_wake_at: Option<Instant>,
     /// Shutting down: nobody may start waiting on `router_fd` (it is about to close).
     closing: bool,
+    /// The last read of the mailbox stopped at the batch limit: more is there, and the
+    /// descriptor need not say so.
+    mail_pending: bool,
     dealers: UuidMap<zmq::Socket>,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
@@ -249,8 +253,17 @@ impl Core {
     /// holds into events (handed to the application) and says what the thread may wait
     /// on for more. The caller becomes the mailbox's reader (the driver leaves the mailbox
     /// to it) until it stays away from `Node::next_event` for longer than [`APP_GRACE`].
-    pub(crate) fn serve_application(&mut self) -> Watch {
-        let drained = self.read_mailbox();
+    ///
+    /// `woken`: the caller's last wait saw the descriptor readable. Otherwise the mailbox
+    /// is read only if a read stopped at the batch limit: every other read emptied it,
+    /// and anything that arrived since makes the descriptor readable, so the wait will
+    /// see it. (A receive that finds nothing costs libzmq two syscalls.)
+    pub(crate) fn serve_application(&mut self, deadline: Option<Instant>, woken: bool) -> Watch {
+        let drained = if woken || self.mail_pending {
+            self.read_mailbox()
+        } else {
+            true
+        };
         self.flush();
         self.publish();
         if self.closing || self.router.is_none() {
@@ -264,16 +277,22 @@ impl Core {
         }
         self.app_watching = true;
         self.app_in_poll = true;
+        self.app_deadline = deadline;
         Watch::Fd(self.router_fd)
     }
 
-    /// The application thread left `Node::next_event`. True if the driver must be woken:
-    /// its wait leaves the mailbox out with no limit, so it would not notice if the
-    /// thread stayed away.
-    pub(crate) fn application_left(&mut self) -> bool {
+    /// The application thread left `Node::next_event`, with an event or not. True if the
+    /// driver must be woken: the thread took an event (it may be busy with it for long)
+    /// and the driver's wait leaves the mailbox out for longer than twice the grace, so
+    /// it would not notice in time if the thread stayed away.
+    pub(crate) fn application_left(&mut self, with_event: bool) -> bool {
+        let now = Instant::now();
         self.app_in_poll = false;
-        self.app_left_at = Instant::now();
-        self.app_watching && self.driver_wait == DriverWait::Blind
+        self.app_left_at = now;
+        with_event
+            && self.app_watching
+            && !self.driver_watching
+            && self.driver_wake_at.map_or(true, |t| t > now + 2 * APP_GRACE)
     }
 
     /// Reads the mailbox until it is empty (true) or a batch is read (false).
@@ -284,10 +303,16 @@ impl Core {
         };
         let drained = self.read_from(&router);
         self.router = Some(router);
+        self.mail_pending = !drained;
         drained
     }
 
     fn read_from(&mut self, router: &zmq::Socket) -> bool {
+        // Asking first costs libzmq one look at its command pipe; a receive that finds
+        // nothing costs two.
+        if !router.get_events().is_ok_and(|e| e.contains(zmq::POLLIN)) {
+            return true;
+        }
         // One clock read per batch: the batch takes well under a millisecond.
         let now = Instant::now();
         for _ in 0..BATCH {
@@ -500,8 +525,11 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         app_watching: false,
         app_in_poll: false,
         app_left_at: Instant::now(),
-        driver_wait: DriverWait::Watching,
+        app_deadline: None,
+        driver_watching: true,
+        driver_wake_at: None,
         closing: false,
+        mail_pending: false,
         dealers: Default::default(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
@@ -586,16 +614,14 @@ impl Driver {
         let mut stop_by: Option<Instant> = None;
         let mut ready = Ready::default();
         let mut due: Option<Instant> = None;
-        // The last read of the mailbox stopped at the batch limit.
-        let mut more_mail = false;
         loop {
             // One lock per turn: handle what the poll found, flush, plan the next wake-up.
-            let (next, watch) = {
+            let (next, watch, mail_pending) = {
                 let mut core = lock(&core);
                 // The doorbell also rings when an application thread stops watching the
                 // mailbox: it may have left news there.
-                if ready.mailbox || ready.bell || more_mail {
-                    more_mail = !core.read_mailbox();
+                if ready.mailbox || ready.bell || core.mail_pending {
+                    core.read_mailbox();
                 }
                 if ready.beacon {
                     self.read_beacons(&mut core);
@@ -624,36 +650,36 @@ impl Driver {
                 // the next turn makes it earlier than now (a new peer's first deadline is a
                 // ping interval away; commands refresh no timer).
                 due = core.state.poll_timeout();
-                // While an application thread reads the mailbox as it looks for events,
+                // While an application thread reads the mailbox as it waits for events,
                 // the driver leaves it out: waking here too would only contend for the
-                // lock. If the thread stays away longer than the grace, it is no longer
-                // reading, and the driver takes the mailbox back.
-                let mut grace_until = None;
-                if core.app_watching && !core.app_in_poll {
-                    let until = core.app_left_at + APP_GRACE;
-                    if until <= Instant::now() {
-                        core.app_watching = false;
-                        more_mail |= !core.read_mailbox();
-                        core.flush();
+                // lock. The driver looks again once that thread may have left (its
+                // timeout plus TIMEOUT_GRACE; a thread that leaves with an event rings);
+                // if it has stayed away longer than the grace, it is no longer reading,
+                // and the driver takes the mailbox back.
+                let mut look_again = None;
+                if core.app_watching {
+                    if core.app_in_poll {
+                        look_again = core.app_deadline.map(|d| d + TIMEOUT_GRACE);
+                    } else if core.app_left_at + APP_GRACE > now {
+                        look_again = Some(core.app_left_at + APP_GRACE);
                     } else {
-                        grace_until = Some(until);
+                        core.app_watching = false;
+                        core.read_mailbox();
+                        core.flush();
                     }
                 }
-                core.driver_wait = match (core.app_watching, grace_until) {
-                    (false, _) => DriverWait::Watching,
-                    (true, None) => DriverWait::Blind,
-                    (true, Some(_)) => DriverWait::BlindForGrace,
-                };
-                let watch = core.driver_wait == DriverWait::Watching;
+                let watch = !core.app_watching;
+                core.driver_watching = watch;
                 // Last thing under the lock: an application woken by these events and
                 // sending at once then rarely finds the lock taken.
                 core.publish();
-                let next = [due, stop_by, grace_until].into_iter().flatten().min();
-                (next, watch)
+                let next = [due, stop_by, look_again].into_iter().flatten().min();
+                core.driver_wake_at = next;
+                (next, watch, core.mail_pending && watch)
             };
             let timeout_ms = match next {
                 // Input left over from the last turn: look again at once.
-                _ if more_mail || (!self.batch.is_empty() && stop_by.is_none()) => 0,
+                _ if mail_pending || (!self.batch.is_empty() && stop_by.is_none()) => 0,
                 Some(t) => {
                     // Round up: waking a millisecond early would spin until the deadline.
                     let d = t.saturating_duration_since(Instant::now());

@@ -398,8 +398,10 @@ impl Node {
             };
         }
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut woken = false;
         let result = loop {
-            let watch = driver::lock(&self.core).serve_application();
+            let watch = driver::lock(&self.core).serve_application(deadline, woken);
+            woken = false;
             let closed = self.events.take_all(&mut inbox);
             if let Some(e) = inbox.pop_front() {
                 break Ok(Some(e));
@@ -412,14 +414,17 @@ impl Node {
                 break Ok(None);
             }
             match watch {
-                Watch::Again => {}
-                Watch::Fd(fd) => self.events.wait_polling(Some(fd), left),
-                Watch::Closing => self.events.wait_polling(None, left),
+                Watch::Again => woken = true,
+                Watch::Fd(fd) => woken = self.events.wait_polling(Some(fd), left),
+                Watch::Closing => {
+                    self.events.wait_polling(None, left);
+                }
             }
         };
-        if driver::lock(&self.core).application_left() {
-            // The driver's wait leaves the mailbox to us with no time limit: have it
-            // limit the wait, in case we do not come back soon.
+        let with_event = matches!(result, Ok(Some(_)));
+        if driver::lock(&self.core).application_left(with_event) {
+            // We may be busy with this event for a while and the driver's wait leaves the
+            // mailbox to us for longer than that grace: wake it to look.
             self.commands.ring();
         }
         result

@@ -40,6 +40,10 @@ impl Bell {
     /// Reads what rang. The sleeper must look at what it waits for after this, not
     /// before: a ring that finds the flag still set writes nothing.
     pub(crate) fn clear(&self) {
+        if !self.rung.load(Ordering::Acquire) {
+            // Nothing written (a ring sets the flag before it writes): no syscall.
+            return;
+        }
         let mut buf = [0u8; 64];
         while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
         self.rung.store(false, Ordering::Release);
@@ -115,14 +119,15 @@ impl<T> Queue<T> {
     /// `also` (a file descriptor, if any) becomes readable; the caller looks at all three
     /// afterwards.
     /// Needs a queue made by [`Queue::with_bell`].
-    pub(crate) fn wait_polling(&self, also: Option<RawFd>, timeout: Option<Duration>) {
+    /// Returns whether `also` was readable.
+    pub(crate) fn wait_polling(&self, also: Option<RawFd>, timeout: Option<Duration>) -> bool {
         let Some(bell) = &self.bell else {
-            return;
+            return false;
         };
         {
             let mut st = self.lock();
             if !st.items.is_empty() || st.closed {
-                return;
+                return false;
             }
             st.waiting += 1;
         }
@@ -138,6 +143,7 @@ impl<T> Queue<T> {
         let _ = zmq::poll(&mut items[..n], ms);
         self.lock().waiting -= 1;
         bell.clear();
+        n == 2 && items[1].is_readable()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
