@@ -292,7 +292,9 @@ impl Core {
         with_event
             && self.app_watching
             && !self.driver_watching
-            && self.driver_wake_at.map_or(true, |t| t > now + 2 * APP_GRACE)
+            && self
+                .driver_wake_at
+                .map_or(true, |t| t > now + 2 * APP_GRACE)
     }
 
     /// Reads the mailbox until it is empty (true) or a batch is read (false).
