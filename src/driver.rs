@@ -132,6 +132,16 @@ impl<T> Drop for DriverEnd<T> {
     }
 }
 
+/// The driver's side of the request queue: requests left when the driver ends are
+/// dropped, so a `stats()` caller waiting for its reply gets `Stopped`, not a hang.
+struct RequestsEnd(Arc<Queue<Request>>);
+
+impl Drop for RequestsEnd {
+    fn drop(&mut self) {
+        self.0.close_and_clear();
+    }
+}
+
 /// Everything the driver needs beyond the state machine's own configuration.
 pub(crate) struct Setup {
     pub config: Config,
@@ -283,13 +293,13 @@ impl Core {
 
     /// The application thread left `Node::next_event`, with an event or not. True if the
     /// driver must be woken: the thread took an event (it may be busy with it for long)
-    /// and the driver's wait leaves the mailbox out for longer than twice the grace, so
-    /// it would not notice in time if the thread stayed away.
+    /// or left mail unread at the batch limit, and the driver's wait leaves the mailbox
+    /// out for longer than twice the grace, so it would not notice in time.
     pub(crate) fn application_left(&mut self, with_event: bool) -> bool {
         let now = Instant::now();
         self.app_in_poll = false;
         self.app_left_at = now;
-        with_event
+        (with_event || self.mail_pending)
             && self.app_watching
             && !self.driver_watching
             && self
@@ -548,7 +558,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         router_fd,
         udp,
         iface: setup.iface,
-        requests: DriverEnd(queue.clone()),
+        requests: RequestsEnd(queue.clone()),
         batch: VecDeque::new(),
         bell: bell.clone(),
         _close_events: DriverEnd(events.clone()),
@@ -590,7 +600,7 @@ struct Driver {
     router_fd: RawFd,
     udp: UdpSocket,
     iface: Interface,
-    requests: DriverEnd<Request>,
+    requests: RequestsEnd,
     /// Requests taken from the queue and not yet carried out.
     batch: VecDeque<Request>,
     bell: Arc<Bell>,
@@ -629,7 +639,10 @@ impl Driver {
                     self.read_beacons(&mut core);
                 }
                 let pending = !self.batch.is_empty();
-                if (ready.bell || pending) && stop_by.is_none() && self.read_commands(&mut core) {
+                if (ready.bell || pending)
+                    && stop_by.is_none()
+                    && self.read_commands(&mut core, ready.bell)
+                {
                     let now = Instant::now();
                     core.state.handle_stop_request(now);
                     stop_by = Some(now + self.stop_linger);
@@ -670,8 +683,20 @@ impl Driver {
                         core.flush();
                     }
                 }
-                let watch = !core.app_watching;
-                core.driver_watching = watch;
+                if core.app_watching && core.app_in_poll && look_again.is_some_and(|t| t <= now) {
+                    // The thread should have left its wait long ago (it is starved or
+                    // stopped): watch the mailbox too rather than wake at once forever.
+                    look_again = None;
+                    core.driver_watching = true;
+                } else {
+                    core.driver_watching = !core.app_watching;
+                }
+                let watch = core.driver_watching;
+                if core.mail_pending && !watch {
+                    // We stopped at the batch limit with the rest left to the waiting
+                    // thread, whose descriptor will not say so: wake it to read on.
+                    core.events.wake_waiters();
+                }
                 // Last thing under the lock: an application woken by these events and
                 // sending at once then rarely finds the lock taken.
                 core.publish();
@@ -743,8 +768,8 @@ impl Driver {
     }
 
     /// Returns true when the application asked to stop (or went away).
-    fn read_commands(&mut self, core: &mut Core) -> bool {
-        self.bell.clear();
+    fn read_commands(&mut self, core: &mut Core, ready_bell: bool) -> bool {
+        self.bell.clear(ready_bell);
         // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
         // before the loop looks at the mailbox and the timers again.
         let closed = self.requests.0.take_all(&mut self.batch);

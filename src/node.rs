@@ -397,7 +397,8 @@ impl Node {
                 None => Ok(None),
             };
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut woken = false;
         let result = loop {
             let watch = driver::lock(&self.core).serve_application(deadline, woken);

@@ -37,11 +37,15 @@ impl Bell {
         }
     }
 
-    /// Reads what rang. The sleeper must look at what it waits for after this, not
-    /// before: a ring that finds the flag still set writes nothing.
-    pub(crate) fn clear(&self) {
-        if !self.rung.load(Ordering::Acquire) {
-            // Nothing written (a ring sets the flag before it writes): no syscall.
+    /// Reads what rang; `readable`: the sleeper's poll saw the bell readable. The sleeper
+    /// must look at what it waits for after this, not before: a ring that finds the flag
+    /// still set writes nothing.
+    pub(crate) fn clear(&self, readable: bool) {
+        // Neither flag nor byte: nothing to read, and no syscall. A ring sets the flag
+        // before it writes, so a byte that lands after a clear stored `false` makes the
+        // next poll say readable, and that clear reads it (else every poll would return
+        // at once on a byte nobody reads).
+        if !readable && !self.rung.load(Ordering::Acquire) {
             return;
         }
         let mut buf = [0u8; 64];
@@ -142,7 +146,7 @@ impl<T> Queue<T> {
         let n = if also.is_some() { 2 } else { 1 };
         let _ = zmq::poll(&mut items[..n], ms);
         self.lock().waiting -= 1;
-        bell.clear();
+        bell.clear(items[0].is_readable());
         n == 2 && items[1].is_readable()
     }
 
@@ -235,5 +239,46 @@ impl<T> Queue<T> {
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.wake();
+    }
+
+    /// Closes and drops what is still queued: for requests whose senders wait for an
+    /// answer (a dropped reply channel tells them there will be none).
+    pub(crate) fn close_and_clear(&self) {
+        let left = {
+            let mut st = self.lock();
+            st.closed = true;
+            std::mem::take(&mut st.items)
+        };
+        self.wake();
+        drop(left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_with_clear_drops_what_waits_so_reply_channels_end() {
+        let q: Arc<Queue<std::sync::mpsc::Sender<u8>>> = Queue::new(4);
+        let (tx, rx) = std::sync::mpsc::channel();
+        q.push(tx).unwrap();
+        q.close_and_clear();
+        assert!(rx.recv().is_err(), "the queued sender was dropped");
+        assert!(q.push(std::sync::mpsc::channel().0).is_err(), "closed");
+    }
+
+    #[test]
+    fn a_bell_byte_written_after_a_clear_is_read_by_the_next_readable_clear() {
+        let bell = Bell::new().unwrap();
+        // The race: the flag is set, the clear runs before the byte is written.
+        bell.rung.store(true, Ordering::Release);
+        bell.clear(false);
+        let _ = (&bell.tx).write(&[1]);
+        let mut items = [zmq::PollItem::from_fd(bell.fd(), zmq::POLLIN)];
+        assert_eq!(zmq::poll(&mut items, 0).unwrap(), 1, "the byte is there");
+        bell.clear(items[0].is_readable());
+        let mut items = [zmq::PollItem::from_fd(bell.fd(), zmq::POLLIN)];
+        assert_eq!(zmq::poll(&mut items, 0).unwrap(), 0, "and was read");
     }
 }
