@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Wakes a thread that sleeps in `poll` with [`Bell::fd`] in its set. A socket pair rather
 /// than a condvar, so the sleeper can wait on sockets at the same time.
@@ -60,13 +60,14 @@ impl Bell {
 
 /// A queue between the application's threads and the driver that is handed over in
 /// batches: the consumer takes everything waiting under one lock, and a side sleeps only
-/// when it must (a producer while the queue is full, the consumer while it is empty).
+/// when it must (a producer on the condvar while the queue is full, the consumer in
+/// `poll`, beside other descriptors, while it is empty).
 /// std's channels hand over one item per operation and wake a blocked peer for each, so
 /// on a busy link the two threads took turns per message (a futex wake and a context
 /// switch each); see BENCHMARKS.md.
 pub(crate) struct Queue<T> {
     state: Mutex<QueueState<T>>,
-    /// Signalled when items arrive or room is made, if someone waits.
+    /// Signalled when room is made, if a producer waits.
     changed: Condvar,
     /// Producers wait while this many items are queued (`usize::MAX`: never).
     cap: usize,
@@ -188,40 +189,13 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Moves every queued item to the end of `into`; true once closed and empty.
+    /// Moves every queued item to the end of `into`, without waiting (consumers wait in
+    /// [`Queue::wait_polling`]); true once closed and empty.
     pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> bool {
-        self.wait_take(into, Some(Duration::ZERO))
-    }
-
-    /// Waits up to `timeout` (`None`: as long as it takes) until items are queued, then
-    /// moves them all to the end of `into`; true once closed and empty.
-    pub(crate) fn wait_take(&self, into: &mut VecDeque<T>, timeout: Option<Duration>) -> bool {
         let mut st = self.lock();
-        if st.items.is_empty() && !st.closed && timeout == Some(Duration::ZERO) {
-            // A poll that finds nothing: no clock read, no wait.
-            return false;
+        if st.items.is_empty() {
+            return st.closed;
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        while st.items.is_empty() && !st.closed {
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if left.is_zero() {
-                return false;
-            }
-            st.waiting += 1;
-            st = if deadline.is_some() {
-                self.changed
-                    .wait_timeout(st, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            } else {
-                self.changed.wait(st).unwrap_or_else(|p| p.into_inner())
-            };
-            st.waiting -= 1;
-        }
-        let closed = st.closed && st.items.is_empty();
         if into.is_empty() {
             // Hand over the buffer itself; `into`'s empty one is reused next time.
             std::mem::swap(&mut st.items, into);
@@ -232,7 +206,7 @@ impl<T> Queue<T> {
             // Producers blocked on a full queue: there is room now.
             self.wake();
         }
-        closed
+        false
     }
 
     /// No more items: waiting threads return, pushes fail.
