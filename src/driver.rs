@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{io_err, zmq_err, Error};
 use crate::iface::Interface;
-use crate::proto::codec::SEQUENCE_BYTES;
+use crate::proto::codec::set_sequence;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, Config, NodeState, Transmit};
 use crate::proto::UuidMap;
@@ -430,7 +430,7 @@ impl Core {
                         let Some(dealer) = self.dealers.get(&peer) else {
                             continue;
                         };
-                        header[SEQUENCE_BYTES].copy_from_slice(&sequence.to_be_bytes());
+                        set_sequence(&mut header, sequence);
                         if let Err(e) = send_shared(dealer, &header, &content) {
                             log(
                                 &self.state,

@@ -170,8 +170,7 @@ impl Lan {
             } => {
                 for (peer, sequence) in members {
                     if let Some(&to) = self.hosts[from].links.get(&peer) {
-                        header[zre::proto::codec::SEQUENCE_BYTES]
-                            .copy_from_slice(&sequence.to_be_bytes());
+                        zre::proto::codec::set_sequence(&mut header, sequence);
                         let frames = std::iter::once(header.clone())
                             .chain(content.iter().cloned())
                             .collect();

@@ -152,6 +152,14 @@ impl Body {
 /// there.
 pub const SEQUENCE_BYTES: std::ops::Range<usize> = 4..6;
 
+/// Writes `sequence` into an encoded ZRE frame (one SHOUT header, sent to each member with
+/// that member's number). A frame too short to be a ZRE frame is left alone.
+pub fn set_sequence(frame: &mut [u8], sequence: u16) {
+    if let Some(bytes) = frame.get_mut(SEQUENCE_BYTES) {
+        bytes.copy_from_slice(&sequence.to_be_bytes());
+    }
+}
+
 /// One ZRE frame: a per-link sequence number and a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

@@ -133,8 +133,8 @@ pub enum Transmit {
         frames: Vec<Vec<u8>>,
     },
     /// Send a SHOUT to every member of a group: on each member's DEALER, `header` with
-    /// that member's sequence number written into
-    /// [`SEQUENCE_BYTES`](super::codec::SEQUENCE_BYTES), then every frame of
+    /// that member's sequence number written in
+    /// ([`set_sequence`](super::codec::set_sequence)), then every frame of
     /// `content`. One encoding and one copy of the content for the whole group.
     SendGroup {
         /// The encoded ZRE message (its sequence bytes are overwritten per member).
