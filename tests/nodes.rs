@@ -279,7 +279,7 @@ fn dropping_a_node_stops_it() {
         .unwrap();
     let mut ib = inbox(&b, "bob");
     let a = builder(47006, "alice")
-        .stop_linger(Duration::from_millis(500))
+        .stop_linger(Duration::from_secs(5))
         .start()
         .unwrap();
     let uuid = a.uuid();
@@ -288,8 +288,10 @@ fn dropping_a_node_stops_it() {
     assert!(a.recv_timeout(DEADLINE).unwrap().is_some());
     let t = Instant::now();
     drop(a);
-    // Stopping waits at most the stop linger for peers, plus closing: not a performance
-    // figure, but a bound that a wait gone wrong (a thread never released) exceeds.
+    // Alice's stop waits (up to its 5 s linger) until Bob answers her PING. Bob's thread
+    // last read events and is not reading now, so Bob's driver must have taken the
+    // mailbox back to answer. Not a performance figure: a bound that a mailbox left
+    // unread, or a thread never released, exceeds.
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "stop took {:?}",
