@@ -256,7 +256,22 @@ impl Core {
         if self.ctx.is_none() {
             return Err(Error::Stopped);
         }
+        // Our own groups change under this lock, in the order the commands run, so two
+        // threads joining and leaving one group leave `own_groups()` as the state is.
+        let own = match &cmd {
+            Command::Join(g) => Some((g.clone(), true)),
+            Command::Leave(g) => Some((g.clone(), false)),
+            _ => None,
+        };
         let result = self.state.handle_command(self.clock, cmd);
+        if let (Some((group, joined)), Ok(())) = (own, &result) {
+            let mut dir = self.directory.lock().unwrap_or_else(|p| p.into_inner());
+            if joined {
+                dir.own_groups.insert(group);
+            } else {
+                dir.own_groups.remove(&group);
+            }
+        }
         self.flush();
         self.publish();
         result.map_err(Error::from)

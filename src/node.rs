@@ -255,14 +255,12 @@ impl Node {
     /// Joins a group (nothing happens if already joined).
     pub fn join(&self, group: &str) -> Result<(), Error> {
         check_string("group", group)?;
-        self.dir().own_groups.insert(group.to_string());
         self.command(Command::Join(group.to_string()))
     }
 
     /// Leaves a group (nothing happens if not joined).
     pub fn leave(&self, group: &str) -> Result<(), Error> {
         check_string("group", group)?;
-        self.dir().own_groups.remove(group);
         self.command(Command::Leave(group.to_string()))
     }
 

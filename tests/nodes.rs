@@ -268,6 +268,7 @@ fn graceful_stop_is_seen_as_exit_at_once() {
     assert_eq!(rest.last(), Some(&Event::Stop), "{rest:?}");
     assert!(matches!(a.recv(), Err(Error::Stopped)));
     assert!(a.join("G").is_err(), "commands fail after stop");
+    assert!(a.own_groups().is_empty(), "a refused join changes nothing");
     a.stop(); // idempotent
 }
 
