@@ -186,6 +186,7 @@ impl Builder {
             core: running.core,
             events: running.events,
             inbox: Mutex::new(VecDeque::new()),
+            reader: Mutex::new(()),
             directory: running.directory,
             thread: Mutex::new(Some(running.thread)),
         })
@@ -206,6 +207,8 @@ pub struct Node {
     events: Arc<Queue<Event>>,
     /// Events taken from the driver's queue in one batch and not yet returned.
     inbox: Mutex<VecDeque<Event>>,
+    /// Held by the thread that reads the mailbox while it waits for events.
+    reader: Mutex<()>,
     directory: Arc<Mutex<Directory>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -376,37 +379,70 @@ impl Node {
         self.next_event(None)?.ok_or(Error::Stopped)
     }
 
-    /// Events come in batches: from the inbox, then from the event queue, then from the
-    /// mailbox, which this thread reads itself when it would otherwise wait (the driver
-    /// then leaves the mailbox to it: no hand-off between threads per message).
-    fn next_event(&self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
+    /// The next event already here (inbox, then the event queue), without waiting:
+    /// `Err(Stopped)` once the node has stopped and everything was read.
+    fn take_event(&self) -> Result<Option<Event>, Error> {
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = inbox.pop_front() {
             return Ok(Some(e));
         }
-        let wait = timeout != Some(Duration::ZERO);
-        if !wait {
+        let closed = self.events.take_all(&mut inbox);
+        match inbox.pop_front() {
+            Some(e) => Ok(Some(e)),
+            None if closed => Err(Error::Stopped),
+            None => Ok(None),
+        }
+    }
+
+    /// Events come in batches: from the inbox, then from the event queue, then from the
+    /// mailbox, which a waiting thread reads itself (the driver then leaves the mailbox
+    /// to it: no hand-off between threads per message). One thread at a time is that
+    /// reader; others wait on the queue, and no thread holds the inbox while it waits,
+    /// so `try_recv` on one thread never waits for `recv` on another.
+    fn next_event(&self, timeout: Option<Duration>) -> Result<Option<Event>, Error> {
+        if let Some(e) = self.take_event()? {
+            return Ok(Some(e));
+        }
+        if timeout == Some(Duration::ZERO) {
             // A poll for events (`try_recv`, often once per send in a busy loop) stays
             // cheap: it takes what the queue has and leaves the mailbox to its reader.
-            let closed = self.events.take_all(&mut inbox);
-            return match inbox.pop_front() {
-                Some(e) => Ok(Some(e)),
-                None if closed => Err(Error::Stopped),
-                None => Ok(None),
-            };
+            return Ok(None);
         }
         // A timeout too long to add is no timeout.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let reader = match self.reader.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if reader.is_some() {
+                let result = self.read_and_wait(deadline);
+                drop(reader);
+                // Another thread may be waiting on the queue: it becomes the reader.
+                self.events.wake_if_waiting();
+                return result;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Ok(None);
+            }
+            self.events.wait(left);
+            if let Some(e) = self.take_event()? {
+                return Ok(Some(e));
+            }
+        }
+    }
+
+    /// [`Node::next_event`] for the thread that reads the mailbox.
+    fn read_and_wait(&self, deadline: Option<Instant>) -> Result<Option<Event>, Error> {
         let mut woken = false;
         let result = loop {
             let watch = driver::lock(&self.core).serve_application(deadline, woken);
             woken = false;
-            let closed = self.events.take_all(&mut inbox);
-            if let Some(e) = inbox.pop_front() {
-                break Ok(Some(e));
-            }
-            if closed {
-                break Err(Error::Stopped);
+            match self.take_event() {
+                Ok(None) => {}
+                other => break other,
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {

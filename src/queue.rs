@@ -67,7 +67,7 @@ impl Bell {
 /// switch each); see BENCHMARKS.md.
 pub(crate) struct Queue<T> {
     state: Mutex<QueueState<T>>,
-    /// Signalled when room is made, if a producer waits.
+    /// Signalled when room is made or items arrive, if a thread waits.
     changed: Condvar,
     /// Producers wait while this many items are queued (`usize::MAX`: never).
     cap: usize,
@@ -107,9 +107,37 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Waits on the condvar up to `timeout` (None: no limit) until items are queued or
+    /// the queue closes; the caller looks afterwards. For consumers that do not poll
+    /// other descriptors: several may wait at once (the bell wakes only one reliably).
+    pub(crate) fn wait(&self, timeout: Option<Duration>) {
+        let mut st = self.lock();
+        if !st.items.is_empty() || st.closed {
+            return;
+        }
+        st.waiting += 1;
+        st = match timeout {
+            Some(t) => {
+                self.changed
+                    .wait_timeout(st, t)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => self.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
+        };
+        st.waiting -= 1;
+    }
+
     /// Wakes every waiter, on the condvar and in `poll`, whether or not anything changed.
     pub(crate) fn wake_waiters(&self) {
         self.wake();
+    }
+
+    /// [`Queue::wake_waiters`], but only if a thread waits (no syscall otherwise).
+    pub(crate) fn wake_if_waiting(&self) {
+        if self.lock().waiting > 0 {
+            self.wake();
+        }
     }
 
     /// Wakes every waiter, on the condvar and in `poll`.

@@ -455,3 +455,29 @@ fn threads_whispering_and_shouting_at_once_lose_and_reorder_nothing() {
     }
     assert_eq!(next, [EACH; THREADS]);
 }
+
+#[test]
+fn a_thread_blocked_in_recv_does_not_hold_up_others_looking_for_events() {
+    let node = start(47011, "solo");
+    std::thread::scope(|s| {
+        let blocked = s.spawn(|| node.recv());
+        // Let it settle into its wait (nothing will come: the node is alone).
+        std::thread::sleep(Duration::from_millis(200));
+        let t = Instant::now();
+        assert_eq!(node.try_recv().unwrap(), None);
+        assert_eq!(node.recv_timeout(Duration::from_millis(100)).unwrap(), None);
+        // Not a performance figure: before, both waited until the other thread got an
+        // event (here: until stop).
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t.elapsed()
+        );
+        node.stop();
+        let got = blocked.join().unwrap();
+        assert!(
+            matches!(got, Ok(Event::Stop) | Err(Error::Stopped)),
+            "{got:?}"
+        );
+    });
+}
