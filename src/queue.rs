@@ -60,8 +60,8 @@ impl Bell {
 
 /// A queue between the application's threads and the driver that is handed over in
 /// batches: the consumer takes everything waiting under one lock, and a side sleeps only
-/// when it must (a producer on the condvar while the queue is full, the consumer in
-/// `poll`, beside other descriptors, while it is empty).
+/// when it must (a producer on the condvar while the queue is full; a consumer while it
+/// is empty, in `poll` beside other descriptors or on the condvar).
 /// std's channels hand over one item per operation and wake a blocked peer for each, so
 /// on a busy link the two threads took turns per message (a futex wake and a context
 /// switch each); see BENCHMARKS.md.
