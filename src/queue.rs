@@ -128,20 +128,15 @@ impl<T> Queue<T> {
         st.waiting -= 1;
     }
 
-    /// Wakes every waiter, on the condvar and in `poll`, whether or not anything changed.
-    pub(crate) fn wake_waiters(&self) {
-        self.wake();
-    }
-
     /// [`Queue::wake_waiters`], but only if a thread waits (no syscall otherwise).
     pub(crate) fn wake_if_waiting(&self) {
         if self.lock().waiting > 0 {
-            self.wake();
+            self.wake_waiters();
         }
     }
 
-    /// Wakes every waiter, on the condvar and in `poll`.
-    fn wake(&self) {
+    /// Wakes every waiter, on the condvar and in `poll`, whether or not anything changed.
+    pub(crate) fn wake_waiters(&self) {
         self.changed.notify_all();
         if let Some(bell) = &self.bell {
             bell.ring();
@@ -196,7 +191,7 @@ impl<T> Queue<T> {
         }
         st.items.push_back(item);
         if st.waiting > 0 {
-            self.wake();
+            self.wake_waiters();
         }
         Ok(())
     }
@@ -213,7 +208,7 @@ impl<T> Queue<T> {
             st.items.append(items);
         }
         if st.waiting > 0 {
-            self.wake();
+            self.wake_waiters();
         }
     }
 
@@ -232,7 +227,7 @@ impl<T> Queue<T> {
         }
         if st.waiting > 0 {
             // Producers blocked on a full queue: there is room now.
-            self.wake();
+            self.wake_waiters();
         }
         false
     }
@@ -240,7 +235,7 @@ impl<T> Queue<T> {
     /// No more items: waiting threads return, pushes fail.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.wake();
+        self.wake_waiters();
     }
 
     /// Closes and drops what is still queued: for requests whose senders wait for an
@@ -251,7 +246,7 @@ impl<T> Queue<T> {
             st.closed = true;
             std::mem::take(&mut st.items)
         };
-        self.wake();
+        self.wake_waiters();
         drop(left);
     }
 }
