@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{io_err, zmq_err, Error};
 use crate::iface::Interface;
+use crate::link::{Frames, Link, SendError, SEND_HWM};
 use crate::proto::codec::set_sequence;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, Config, NodeState, Transmit};
@@ -234,7 +235,10 @@ pub(crate) struct Core {
     /// The last read of the mailbox stopped at the batch limit: more is there, and the
     /// descriptor need not say so.
     mail_pending: bool,
-    dealers: UuidMap<zmq::Socket>,
+    /// Each peer's DEALER and backlog.
+    links: UuidMap<Link>,
+    /// How many links have a backlog (almost always none: then no send looks further).
+    backlogged: usize,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
     events: Arc<Queue<Event>>,
@@ -251,8 +255,8 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Carries out a command on the caller's thread.
-    pub(crate) fn command(&mut self, cmd: Command) -> Result<(), Error> {
+    /// Carries out a command on the caller's thread (after [`command`] saw room for it).
+    fn command(&mut self, cmd: Command) -> Result<(), Error> {
         if self.ctx.is_none() {
             return Err(Error::Stopped);
         }
@@ -424,40 +428,25 @@ impl Core {
                         self.state.handle_send_failed(Instant::now(), &peer);
                     }
                 }
-                Transmit::Send { peer, frames } => {
-                    let Some(dealer) = self.dealers.get(&peer) else {
-                        continue;
-                    };
-                    if let Err(e) = send_frames(dealer, frames) {
-                        log(
-                            &self.state,
-                            &format!("send to {} failed: {e}", uuid_hex(&peer)),
-                        );
-                        self.state.handle_send_failed(Instant::now(), &peer);
-                    }
-                }
+                Transmit::Send { peer, frames } => self.send_to(peer, frames),
                 Transmit::SendGroup {
                     mut header,
                     members,
                     content,
                 } => {
                     for (peer, sequence) in members {
-                        let Some(dealer) = self.dealers.get(&peer) else {
-                            continue;
-                        };
                         set_sequence(&mut header, sequence);
-                        if let Err(e) = send_shared(dealer, &header, &content) {
-                            log(
-                                &self.state,
-                                &format!("send to {} failed: {e}", uuid_hex(&peer)),
-                            );
-                            self.state.handle_send_failed(Instant::now(), &peer);
-                        }
+                        self.send_with(peer, |link| link.send_shared(&header, &content));
                     }
                 }
                 Transmit::Disconnect { peer } => {
-                    // Dropping the DEALER closes it; linger 0 was set at connect.
-                    self.dealers.remove(&peer);
+                    // Dropping the DEALER closes it; linger 0 was set at connect. What
+                    // waited in its backlog was for a peer that is gone.
+                    if let Some(link) = self.links.remove(&peer) {
+                        if link.is_backlogged() {
+                            self.backlogged -= 1;
+                        }
+                    }
                 }
                 Transmit::Beacon(bytes) => {
                     if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
@@ -471,6 +460,122 @@ impl Core {
         }
     }
 
+    fn send_to(&mut self, peer: Uuid, frames: Frames) {
+        self.send_with(peer, |link| link.send(frames));
+    }
+
+    /// Sends through `peer`'s link, if it still has one, and keeps count of backlogs. A
+    /// message the link cannot take removes the peer.
+    fn send_with(&mut self, peer: Uuid, send: impl FnOnce(&mut Link) -> Result<(), SendError>) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let was_backlogged = link.is_backlogged();
+        let result = send(link);
+        if !was_backlogged && link.is_backlogged() {
+            self.backlogged += 1;
+        }
+        if let Err(e) = result {
+            self.send_failed(&peer, &e.to_string());
+        }
+    }
+
+    fn send_failed(&mut self, peer: &Uuid, why: &str) {
+        log(
+            &self.state,
+            &format!("send to {} failed: {why}", uuid_hex(peer)),
+        );
+        self.state.handle_send_failed(Instant::now(), peer);
+    }
+
+    /// Moves one link's backlog on as far as its DEALER has room. Returns the descriptor
+    /// to wait on if some is left.
+    fn flush_link(&mut self, peer: &Uuid) -> Option<RawFd> {
+        let link = self.links.get_mut(peer)?;
+        if !link.is_backlogged() {
+            return None;
+        }
+        match link.flush() {
+            Ok(true) => {
+                self.backlogged -= 1;
+                None
+            }
+            Ok(false) => Some(link.fd()),
+            Err(e) => {
+                self.send_failed(peer, &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Moves every backlog on as far as the DEALERs have room; with `skip_waited`, not
+    /// those an application thread waits on (it does that itself, woken by the
+    /// descriptor this would clear).
+    fn flush_backlogs(&mut self, skip_waited: bool) {
+        if self.backlogged == 0 {
+            return;
+        }
+        let peers: Vec<Uuid> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.is_backlogged() && !(skip_waited && l.waiters > 0))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in peers {
+            self.flush_link(&peer);
+        }
+    }
+
+    /// The descriptors of backlogged links nobody else waits on, for the driver's wait.
+    fn backlog_fds(&self, skip_waited: bool, out: &mut Vec<RawFd>) {
+        out.clear();
+        if self.backlogged == 0 {
+            return;
+        }
+        out.extend(
+            self.links
+                .values()
+                .filter(|l| l.is_backlogged() && !(skip_waited && l.waiters > 0))
+                .map(Link::fd),
+        );
+    }
+
+    /// Before an application whisper or shout: None if it may go now, or the link (peer
+    /// and descriptor) it must wait for. It waits while its peer's backlog, or any
+    /// member's, is not empty, so the application cannot run ahead of the link (see
+    /// crate::link). Moves those backlogs on first.
+    fn blocked_on(&mut self, cmd: &Command) -> Option<(Uuid, RawFd)> {
+        if self.backlogged == 0 || self.ctx.is_none() {
+            return None;
+        }
+        match cmd {
+            Command::Whisper { peer, .. } => self.flush_link(peer).map(|fd| (*peer, fd)),
+            Command::Shout { group, .. } => {
+                let members: Vec<Uuid> = self
+                    .state
+                    .peers()
+                    .filter(|p| p.ready && p.groups.contains(group))
+                    .map(|p| p.uuid)
+                    .filter(|u| self.links.get(u).is_some_and(Link::is_backlogged))
+                    .collect();
+                members
+                    .into_iter()
+                    .find_map(|peer| self.flush_link(&peer).map(|fd| (peer, fd)))
+            }
+            Command::Join(_) | Command::Leave(_) => None,
+        }
+    }
+
+    fn set_waiting(&mut self, peer: &Uuid, waiting: bool) {
+        if let Some(link) = self.links.get_mut(peer) {
+            if waiting {
+                link.waiters += 1;
+            } else {
+                link.waiters = link.waiters.saturating_sub(1);
+            }
+        }
+    }
+
     fn connect(&mut self, peer: Uuid, endpoint: &str) -> Result<(), zmq::Error> {
         let Some(ctx) = &self.ctx else {
             return Err(zmq::Error::ETERM);
@@ -480,13 +585,24 @@ impl Core {
         identity[0] = 1;
         identity[1..].copy_from_slice(self.state.config().uuid.as_bytes());
         dealer.set_identity(&identity)?;
-        // The reference's queue: expired timeout in ms x 100 messages, and never block.
-        let expired_ms = self.state.config().timers.expired.as_millis();
-        dealer.set_sndhwm(i32::try_from(expired_ms * 100).unwrap_or(i32::MAX))?;
+        // Room for SEND_HWM messages in libzmq (see crate::link), and never block there.
+        dealer.set_sndhwm(SEND_HWM)?;
         dealer.set_sndtimeo(0)?;
         dealer.set_linger(0)?;
         dealer.connect(endpoint)?;
-        self.dealers.insert(peer, dealer);
+        // The reference's queue holds the expired timeout in ms x 100 messages before it
+        // gives up on a peer; ours holds as many, in libzmq and the backlog together.
+        let expired_ms = self.state.config().timers.expired.as_millis();
+        let limit = usize::try_from(expired_ms * 100)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(SEND_HWM as usize)
+            .max(1);
+        let link = Link::new(dealer, limit)?;
+        if let Some(old) = self.links.insert(peer, link) {
+            if old.is_backlogged() {
+                self.backlogged -= 1;
+            }
+        }
         Ok(())
     }
 }
@@ -500,6 +616,38 @@ fn log(state: &NodeState, line: &str) {
 
 pub(crate) fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long an application thread waiting for room on a link sleeps at most before it
+/// looks again: the descriptor it sleeps on only says "look", and another thread may have
+/// looked first.
+const ROOM_WAIT_MS: i64 = 10;
+
+/// Carries out an application command on the caller's thread. A whisper or shout first
+/// waits, without the lock, while its link is backed up.
+pub(crate) fn command(core: &Mutex<Core>, cmd: Command) -> Result<(), Error> {
+    let mut waiting: Option<Uuid> = None;
+    loop {
+        let mut guard = lock(core);
+        let blocked = guard.blocked_on(&cmd);
+        if blocked.map(|(p, _)| p) != waiting {
+            if let Some(peer) = waiting.take() {
+                guard.set_waiting(&peer, false);
+            }
+            if let Some((peer, _)) = blocked {
+                guard.set_waiting(&peer, true);
+                waiting = Some(peer);
+            }
+        }
+        let Some((_, fd)) = blocked else {
+            return guard.command(cmd);
+        };
+        drop(guard);
+        let mut items = [zmq::PollItem::from_fd(fd, zmq::POLLIN)];
+        // An error (EINTR, or a descriptor closed under us as the peer left) only means
+        // looking again sooner.
+        let _ = zmq::poll(&mut items, ROOM_WAIT_MS);
+    }
 }
 
 /// Binds the sockets (so setup errors surface to the caller) and starts the thread.
@@ -560,7 +708,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         driver_wake_at: None,
         closing: false,
         mail_pending: false,
-        dealers: Default::default(),
+        links: Default::default(),
+        backlogged: 0,
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
         events: events.clone(),
@@ -582,6 +731,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         _close_events: DriverEnd(events.clone()),
         stop_linger: setup.stop_linger,
         udp_buf: vec![0u8; 2048],
+        backlog_fds: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(thread_name)
@@ -626,6 +776,8 @@ struct Driver {
     _close_events: DriverEnd<Event>,
     stop_linger: Duration,
     udp_buf: Vec<u8>,
+    /// Descriptors of backlogged links to wait on this turn (almost always none).
+    backlog_fds: Vec<RawFd>,
 }
 
 /// What the poll found ready.
@@ -670,6 +822,7 @@ impl Driver {
                 if due.is_some_and(|t| t <= now) {
                     core.state.handle_timeout(now);
                 }
+                core.flush_backlogs(true);
                 core.flush();
                 if let Some(deadline) = stop_by {
                     if core.state.is_drained() || Instant::now() >= deadline {
@@ -718,7 +871,16 @@ impl Driver {
                 // Last thing under the lock: an application woken by these events and
                 // sending at once then rarely finds the lock taken.
                 core.publish();
-                let next = [due, stop_by, look_again].into_iter().flatten().min();
+                // Backlogs nobody else waits on are the driver's to move on: it wakes on
+                // their descriptors, and looks again soon in case another thread took
+                // the signal.
+                core.backlog_fds(true, &mut self.backlog_fds);
+                let retry = (!self.backlog_fds.is_empty())
+                    .then(|| now + Duration::from_millis(ROOM_WAIT_MS as u64));
+                let next = [due, stop_by, look_again, retry]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 core.driver_wake_at = next;
                 (next, watch, core.mail_pending && watch)
             };
@@ -740,21 +902,34 @@ impl Driver {
                 }
             };
             // Once stopping, commands are no longer read.
-            let mut items = [
-                zmq::PollItem::from_fd(self.router_fd, events(watch)),
-                zmq::PollItem::from_fd(self.udp.as_raw_fd(), zmq::POLLIN),
-                zmq::PollItem::from_fd(self.bell.fd(), events(stop_by.is_none())),
+            let wanted = [
+                (self.router_fd, events(watch)),
+                (self.udp.as_raw_fd(), zmq::POLLIN),
+                (self.bell.fd(), events(stop_by.is_none())),
             ];
-            if let Err(e) = zmq::poll(&mut items, timeout_ms) {
+            let item = |(fd, ev): (RawFd, zmq::PollEvents)| zmq::PollItem::from_fd(fd, ev);
+            let (polled, readable) = if self.backlog_fds.is_empty() {
+                let mut items = wanted.map(item);
+                let polled = zmq::poll(&mut items, timeout_ms);
+                (polled, [0, 1, 2].map(|i| items[i].is_readable()))
+            } else {
+                // Rare: a peer's queue is full. Its descriptor joins the wait.
+                let backlogs = self.backlog_fds.iter().map(|fd| (*fd, zmq::POLLIN));
+                let mut all: Vec<_> = wanted.into_iter().chain(backlogs).map(item).collect();
+                let polled = zmq::poll(&mut all, timeout_ms);
+                let readable = [0, 1, 2].map(|i| all[i].is_readable());
+                (polled, readable)
+            };
+            if let Err(e) = polled {
                 if e != zmq::Error::EINTR {
                     self.fatal(&format!("poll: {e}"));
                     return;
                 }
             }
             ready = Ready {
-                mailbox: items[0].is_readable(),
-                beacon: items[1].is_readable(),
-                bell: items[2].is_readable(),
+                mailbox: readable[0],
+                beacon: readable[1],
+                bell: readable[2],
             };
         }
     }
@@ -812,28 +987,45 @@ impl Driver {
     /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
     /// then sends the port-0 beacon.
     fn shutdown(self, deadline: Instant) {
-        let (ctx, dealers, router, leaving, beacon_to) = {
+        let (ctx, links, router, leaving, beacon_to) = {
             let mut core = self.close_mailbox();
+            // What waits in backlogs goes into the DEALERs first, until the deadline.
+            let mut fds = Vec::new();
+            loop {
+                core.flush_backlogs(false);
+                core.backlog_fds(false, &mut fds);
+                let left = deadline.saturating_duration_since(Instant::now());
+                if fds.is_empty() || left.is_zero() {
+                    break;
+                }
+                let mut items: Vec<zmq::PollItem> = fds
+                    .iter()
+                    .map(|fd| zmq::PollItem::from_fd(*fd, zmq::POLLIN))
+                    .collect();
+                let wait = left.min(Duration::from_millis(ROOM_WAIT_MS as u64));
+                let _ = zmq::poll(&mut items, wait.as_millis() as i64);
+            }
             let now = Instant::now();
             // Each DEALER may flush what it still holds until the stop deadline.
             let left = deadline.saturating_duration_since(now);
             let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-            for dealer in core.dealers.values() {
-                let _ = dealer.set_linger(linger);
+            for link in core.links.values() {
+                link.set_linger(linger);
             }
             let leaving = core.state.handle_stop(now);
             core.flush_transmits_only();
+            core.backlogged = 0;
             // From here on, commands fail with `Stopped`.
             (
                 core.ctx.take(),
-                std::mem::take(&mut core.dealers),
+                std::mem::take(&mut core.links),
                 core.router.take(),
                 leaving,
                 core.beacon_to,
             )
         };
         drop(router);
-        drop(dealers);
+        drop(links);
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
@@ -869,37 +1061,9 @@ impl Driver {
         core.state.handle_stop(Instant::now());
         core.ctx = None;
         core.router = None;
-        core.dealers.clear();
+        core.links.clear();
+        core.backlogged = 0;
         core.flush();
         core.publish();
     }
-}
-
-fn send_frames(dealer: &zmq::Socket, frames: Vec<Vec<u8>>) -> Result<(), zmq::Error> {
-    let last = frames.len() - 1;
-    for (i, frame) in frames.into_iter().enumerate() {
-        let more = if i < last { zmq::SNDMORE } else { 0 };
-        // Small frames are copied into the message itself; large ones are handed over
-        // without a copy.
-        if frame.len() <= 64 {
-            dealer.send(&frame[..], zmq::DONTWAIT | more)?;
-        } else {
-            dealer.send(frame, zmq::DONTWAIT | more)?;
-        }
-    }
-    Ok(())
-}
-
-/// A shout's frames for one member: the header, then the content all members share (each
-/// frame is copied into this member's message; small ones live inside the message, no
-/// allocation).
-fn send_shared(dealer: &zmq::Socket, header: &[u8], content: &[Vec<u8>]) -> Result<(), zmq::Error> {
-    let more = if content.is_empty() { 0 } else { zmq::SNDMORE };
-    dealer.send(header, zmq::DONTWAIT | more)?;
-    let last = content.len().saturating_sub(1);
-    for (i, frame) in content.iter().enumerate() {
-        let more = if i < last { zmq::SNDMORE } else { 0 };
-        dealer.send(&frame[..], zmq::DONTWAIT | more)?;
-    }
-    Ok(())
 }

@@ -21,6 +21,7 @@ pub mod cli;
 mod driver;
 pub mod error;
 pub mod iface;
+mod link;
 pub mod node;
 pub mod proto;
 mod queue;

@@ -249,10 +249,7 @@ impl Node {
     }
 
     fn command(&self, cmd: Command) -> Result<(), Error> {
-        self.core
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .command(cmd)
+        driver::command(&self.core, cmd)
     }
 
     /// Joins a group (nothing happens if already joined).

@@ -1,0 +1,292 @@
+//! Back-pressure on a link whose peer does not read (ports 47300-47309): whisper and
+//! shout wait while the link is backed up, nothing is lost or reordered once it drains,
+//! protocol messages and other links never wait.
+//!
+//! The slow peer is a fake: a raw ROUTER that the test reads only when it chooses, with a
+//! small receive queue and TCP buffer, and a DEALER that says HELLO to the node.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zre::proto::codec::{Body, Hello, Message};
+use zre::{Event, Node, Uuid};
+
+const CONTENT: usize = 1024;
+
+/// A ZRE peer that reads its mailbox only when the test asks it to.
+struct FakePeer {
+    uuid: Uuid,
+    mailbox: zmq::Socket,
+    _link: zmq::Socket,
+    _ctx: zmq::Context,
+}
+
+impl FakePeer {
+    /// Binds a mailbox and says HELLO (in `groups`) to `node`, which connects back.
+    fn start(node: &Node, groups: &[&str]) -> FakePeer {
+        let ctx = zmq::Context::new();
+        let mailbox = ctx.socket(zmq::ROUTER).unwrap();
+        // Little room anywhere on the way in, so an unread mailbox backs the link up soon.
+        mailbox.set_rcvhwm(10).unwrap();
+        mailbox.set_rcvbuf(16 * 1024).unwrap();
+        mailbox.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = mailbox.get_last_endpoint().unwrap().unwrap();
+        let uuid = Uuid::new_v4();
+        let link = ctx.socket(zmq::DEALER).unwrap();
+        let mut identity = vec![1u8];
+        identity.extend_from_slice(uuid.as_bytes());
+        link.set_identity(&identity).unwrap();
+        link.connect(node.endpoint()).unwrap();
+        let hello = Message::new(
+            1,
+            Body::Hello(Hello {
+                endpoint,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                status: 0,
+                name: "slow".into(),
+                headers: Default::default(),
+            }),
+        );
+        link.send(hello.to_bytes().unwrap(), 0).unwrap();
+        FakePeer {
+            uuid,
+            mailbox,
+            _link: link,
+            _ctx: ctx,
+        }
+    }
+
+    /// The next message in the mailbox, decoded, with its content frames.
+    fn recv(&self, timeout: Duration) -> Option<(Message, Vec<Vec<u8>>)> {
+        if self
+            .mailbox
+            .poll(zmq::POLLIN, timeout.as_millis() as i64)
+            .unwrap()
+            == 0
+        {
+            return None;
+        }
+        let mut frames = self.mailbox.recv_multipart(0).unwrap();
+        assert!(frames.len() >= 2, "a ZRE message has a header: {frames:?}");
+        let content = frames.split_off(2);
+        Some((Message::decode(&frames[1]).unwrap(), content))
+    }
+}
+
+fn numbered(i: usize) -> Vec<Vec<u8>> {
+    let mut frame = vec![0u8; CONTENT];
+    frame[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    vec![frame]
+}
+
+/// Waits until `count` stops moving (checked every 100 ms, unchanged for 500 ms) and
+/// returns where it stopped, or None if it reached `target`.
+fn stalls(count: &AtomicUsize, target: usize) -> Option<usize> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut since) = (usize::MAX, Instant::now());
+    while Instant::now() < give_up {
+        let now = count.load(Ordering::SeqCst);
+        if now >= target {
+            return None;
+        }
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= Duration::from_millis(500) {
+            return Some(now);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the sender neither finished nor stopped within 60 s");
+}
+
+#[test]
+fn whisper_and_shout_wait_for_a_backed_up_link_and_lose_nothing() {
+    const N: usize = 50_000;
+    // Long timers: the fake never answers a PING, and the test must not see it expire.
+    let a = Arc::new(
+        builder(47300, "alice")
+            .evasive_timeout(Duration::from_secs(60))
+            .expired_timeout(Duration::from_secs(120))
+            .start()
+            .unwrap(),
+    );
+    let b = start(47300, "bob");
+    b.join("G").unwrap();
+    let fake = FakePeer::start(&a, &["G"]);
+    let mut ia = inbox(&a, "alice");
+    ia.expect("ENTER slow", is_enter(fake.uuid));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ia.expect("bob JOIN G", is_join(b.uuid(), "G"));
+    let mut ib = inbox(&b, "bob");
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+
+    // 50,000 x 1 KiB is far more than the DEALER's 1,000 messages, the fake's queue of 10
+    // and the TCP buffers together: the sender must stop and wait.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let whisperer = {
+        let (a, sent, to) = (a.clone(), sent.clone(), fake.uuid);
+        std::thread::spawn(move || {
+            for i in 0..N {
+                a.whisper(to, numbered(i)).expect("whisper");
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let stalled_at = stalls(&sent, N)
+        .expect("all 50,000 whispers returned while the peer read nothing: whisper never waited");
+    assert!(stalled_at > 0, "no whisper went out at all");
+
+    // While that link is backed up: a JOIN (a protocol message) does not wait...
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let a = a.clone();
+        std::thread::spawn(move || tx.send(a.join("H")).unwrap());
+    }
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("join waited for the backed-up link")
+        .unwrap();
+    // ...another link works...
+    a.whisper_str(b.uuid(), "past the jam").unwrap();
+    let e = ib.expect("whisper from alice", is_whisper(a.uuid()));
+    let Event::Whisper { content, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!(content, vec![b"past the jam".to_vec()]);
+    // ...and a shout to G, whose members are bob and the fake, waits for the fake.
+    let shouted = Arc::new(AtomicBool::new(false));
+    let shouter = {
+        let (a, shouted) = (a.clone(), shouted.clone());
+        std::thread::spawn(move || {
+            a.shout_str("G", "to all of G").unwrap();
+            shouted.store(true, Ordering::SeqCst);
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !shouted.load(Ordering::SeqCst),
+        "the shout went out while a member's link was backed up"
+    );
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        stalled_at,
+        "the sender moved on"
+    );
+
+    // Now the fake reads: every message arrives once, in sequence, the whispers in order.
+    let mut expected_sequence = 1u16;
+    let (mut whispers, mut joined, mut shouts) = (0usize, false, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while whispers < N || !joined || shouts == 0 {
+        assert!(Instant::now() < deadline, "got {whispers} of {N} whispers");
+        let Some((msg, content)) = fake.recv(Duration::from_millis(100)) else {
+            continue;
+        };
+        assert_eq!(
+            msg.sequence, expected_sequence,
+            "{msg}: a message lost or reordered"
+        );
+        expected_sequence = expected_sequence.wrapping_add(1);
+        match msg.body {
+            Body::Hello(_) => assert_eq!(msg.sequence, 1),
+            Body::Whisper => {
+                assert_eq!(content.len(), 1);
+                assert_eq!(content[0], numbered(whispers)[0], "whisper {whispers}");
+                whispers += 1;
+            }
+            Body::Join { group, .. } => {
+                assert_eq!(group, "H");
+                joined = true;
+            }
+            Body::Shout { group } => {
+                assert_eq!(group, "G");
+                assert_eq!(content, vec![b"to all of G".to_vec()]);
+                shouts += 1;
+            }
+            Body::Ping => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    whisperer.join().unwrap();
+    shouter.join().unwrap();
+    assert_eq!(shouts, 1);
+    ib.expect("the shout", is_shout(a.uuid()));
+    // Nothing more, and the slow peer was never given up on.
+    assert!(fake.recv(Duration::from_millis(200)).is_none());
+    let seen = ia.drain_for(Duration::from_millis(200));
+    assert!(
+        !seen.iter().any(is_exit(fake.uuid)),
+        "the slow peer was removed: {seen:?}"
+    );
+    assert_eq!(a.stats().unwrap().send_failures, 0);
+}
+
+/// Whispers to `to` until one fails, counting those that returned; returns the error.
+fn whisper_until_error(
+    a: &Arc<Node>,
+    to: Uuid,
+    sent: &Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<zre::Error> {
+    let (a, sent) = (a.clone(), sent.clone());
+    std::thread::spawn(move || loop {
+        if let Err(e) = a.whisper(to, numbered(0)) {
+            return e;
+        }
+        sent.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+#[test]
+fn a_whisper_waiting_for_a_peer_that_expires_fails_instead_of_hanging() {
+    // The fake never answers a PING: it expires 2 s after its HELLO.
+    let a = Arc::new(
+        builder(47301, "alice")
+            .evasive_timeout(Duration::from_secs(1))
+            .expired_timeout(Duration::from_secs(2))
+            .start()
+            .unwrap(),
+    );
+    let fake = FakePeer::start(&a, &[]);
+    let mut ia = inbox(&a, "alice");
+    ia.expect("ENTER slow", is_enter(fake.uuid));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let whisperer = whisper_until_error(&a, fake.uuid, &sent);
+    ia.expect_within(Duration::from_secs(10), "EXIT slow", is_exit(fake.uuid));
+    let err = whisperer.join().unwrap();
+    assert!(
+        matches!(&err, zre::Error::UnknownPeer(p) if *p == zre::uuid_hex(&fake.uuid)),
+        "{err:?}"
+    );
+    assert!(sent.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn stop_ends_a_whisper_waiting_for_a_backed_up_link() {
+    let a = Arc::new(
+        builder(47302, "alice")
+            .evasive_timeout(Duration::from_secs(60))
+            .expired_timeout(Duration::from_secs(120))
+            .stop_linger(Duration::from_millis(500))
+            .start()
+            .unwrap(),
+    );
+    let fake = FakePeer::start(&a, &[]);
+    let mut ia = inbox(&a, "alice");
+    ia.expect("ENTER slow", is_enter(fake.uuid));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let whisperer = whisper_until_error(&a, fake.uuid, &sent);
+    assert!(stalls(&sent, usize::MAX).is_some());
+    let started = Instant::now();
+    a.stop();
+    // The backlog may wait for the peer until the stop linger, not longer.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = whisperer.join().unwrap();
+    assert!(matches!(err, zre::Error::Stopped), "{err:?}");
+}
