@@ -7,6 +7,8 @@
 //! - [`proto`]: the pure protocol (codec, beacon, peer, node state machine); no I/O.
 //! - `driver` (private): the sockets, the clock and the driver thread; application
 //!   threads send, and read the mailbox while they wait, under the same lock.
+//! - `link` (private): one peer's DEALER and back-pressure (whisper and shout wait while
+//!   it is backed up; protocol messages queue behind them and never wait).
 //! - `queue` (private): batched hand-over between threads, and the doorbell.
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.

@@ -265,6 +265,12 @@ impl Node {
     }
 
     /// Sends multipart content to one peer. Fails if the peer is not (or no longer) known.
+    ///
+    /// Waits while the link to the peer is backed up (1,000 messages on their way, and
+    /// the peer not reading them fast enough), as a ZeroMQ socket's send does; it returns
+    /// once the message is queued, or fails if the peer leaves or the node stops
+    /// meanwhile. Nothing is dropped. Other threads, other peers and the protocol's own
+    /// messages do not wait for it.
     pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
         self.command(Command::Whisper { peer, content })
     }
@@ -275,6 +281,9 @@ impl Node {
     }
 
     /// Sends multipart content to every peer in `group` (none there: nothing is sent).
+    ///
+    /// Like [`Node::whisper`], waits while the link to any member is backed up: a group
+    /// goes at the pace of its slowest reader, and no member misses a shout.
     pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
         check_string("group", group)?;
         self.command(Command::Shout {
