@@ -478,8 +478,10 @@ fn zre_node(port: u16, expect: usize, out: &dyn Fn(Value), sig: &Signals) -> any
     // Counted until the parent asks for the report, before any node stops: EXITs
     // caused by the others leaving are not spurious.
     while !sig.report.load(Ordering::Relaxed) && !sig.stop.load(Ordering::Relaxed) {
-        // A wake-up every 250 ms to look at the flags: about 0.001% of a core.
-        match node.recv_timeout(Duration::from_millis(250))? {
+        // A wake-up a second to look at the flags. Each wake-up costs about 50 µs of CPU
+        // on this machine kind (idle_cpu's `threads.main`): every 250 ms it was 0.02% of
+        // a core, the harness's cost and not the node's.
+        match node.recv_timeout(Duration::from_secs(1))? {
             Some(Event::Enter { peer, .. }) => {
                 enters.push(now_ns() - started);
                 if std::env::var_os("ZRE_BENCH_TRACE").is_some() {
@@ -1064,6 +1066,60 @@ fn proc_cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// Per thread of a process: which part it is (`main`, `driver`: ours is named `zre-...`,
+/// or `libzmq`), nanoseconds on a CPU, and wake-ups (voluntary context switches).
+fn proc_threads(pid: u32) -> Vec<(&'static str, u64, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .map(|t| {
+            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+            let part = if t.file_name().to_string_lossy() == pid.to_string() {
+                "main"
+            } else if read("comm").starts_with("zre-") {
+                "driver"
+            } else {
+                "libzmq"
+            };
+            let ns = read("schedstat")
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            let wakes = read("status")
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|x| x.trim().parse().ok())
+                .unwrap_or(0);
+            (part, ns, wakes)
+        })
+        .collect()
+}
+
+/// CPU % and wake-ups per second of each part of a process between two `proc_threads`
+/// readings (threads that came or went in between are left out).
+fn per_part(before: &[(&str, u64, u64)], after: &[(&str, u64, u64)], wall: f64) -> Value {
+    let mut parts = serde_json::Map::new();
+    for part in ["main", "driver", "libzmq"] {
+        let sum = |v: &[(&str, u64, u64)]| {
+            v.iter()
+                .filter(|t| t.0 == part)
+                .fold((0u64, 0u64), |(n, w), t| (n + t.1, w + t.2))
+        };
+        let ((n0, w0), (n1, w1)) = (sum(before), sum(after));
+        let pct = n1.saturating_sub(n0) as f64 / 1e9 / wall * 100.0;
+        let wakes = w1.saturating_sub(w0) as f64 / wall;
+        parts.insert(
+            part.into(),
+            json!({"pct": (pct * 10000.0).round() / 10000.0,
+                   "wakes_per_s": (wakes * 10.0).round() / 10.0}),
+        );
+    }
+    Value::Object(parts)
+}
+
 fn bench_idle(c: &mut Ctx) -> anyhow::Result<()> {
     let secs = c
         .cli
@@ -1100,10 +1156,12 @@ fn bench_idle(c: &mut Ctx) -> anyhow::Result<()> {
     let pids = [raw.pid(), alone.pid(), group[0].pid()];
     let before: Vec<u64> = pids.iter().map(|&p| proc_cpu_ticks(p)).collect();
     let before_ns: Vec<u64> = pids.iter().map(|&p| proc_cpu_ns(p)).collect();
+    let threads_before: Vec<_> = pids.iter().map(|&p| proc_threads(p)).collect();
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(secs));
     let after: Vec<u64> = pids.iter().map(|&p| proc_cpu_ticks(p)).collect();
     let after_ns: Vec<u64> = pids.iter().map(|&p| proc_cpu_ns(p)).collect();
+    let threads_after: Vec<_> = pids.iter().map(|&p| proc_threads(p)).collect();
     let wall = t.elapsed().as_secs_f64();
     let rss: Vec<u64> = pids.iter().map(|&p| proc_rss_kb(p)).collect();
     let tick = 100.0; // USER_HZ on Linux
@@ -1129,6 +1187,7 @@ fn bench_idle(c: &mut Ctx) -> anyhow::Result<()> {
             "ratio": ratio(cpu[i], cpu[0]), "seconds": (wall * 10.0).round() / 10.0,
             "utime_stime": (ticks[i] * 1000.0).round() / 1000.0,
             "utime_stime_resolution": (1.0 / tick / wall * 100000.0).round() / 1000.0,
+            "threads": per_part(&threads_before[i], &threads_after[i], wall),
         }));
     }
     let mut all = vec![raw, alone];
