@@ -239,6 +239,8 @@ pub(crate) struct Core {
     links: UuidMap<Link>,
     /// How many links have a backlog (almost always none: then no send looks further).
     backlogged: usize,
+    /// Application threads waiting for room on some link.
+    room_waiters: u32,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
     events: Arc<Queue<Event>>,
@@ -567,6 +569,11 @@ impl Core {
     }
 
     fn set_waiting(&mut self, peer: &Uuid, waiting: bool) {
+        if waiting {
+            self.room_waiters += 1;
+        } else {
+            self.room_waiters = self.room_waiters.saturating_sub(1);
+        }
         if let Some(link) = self.links.get_mut(peer) {
             if waiting {
                 link.waiters += 1;
@@ -710,6 +717,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         mail_pending: false,
         links: Default::default(),
         backlogged: 0,
+        room_waiters: 0,
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
         events: events.clone(),
@@ -873,10 +881,16 @@ impl Driver {
                 core.publish();
                 // Backlogs nobody else waits on are the driver's to move on: it wakes on
                 // their descriptors, and looks again soon in case another thread took
-                // the signal.
+                // the signal. While an application thread waits for room, it sends as
+                // fast as the links drain (a shout fills many at once); waking on each
+                // of their descriptors would only contend with it for the lock, so the
+                // driver then just looks every ROOM_WAIT_MS.
                 core.backlog_fds(true, &mut self.backlog_fds);
                 let retry = (!self.backlog_fds.is_empty())
                     .then(|| now + Duration::from_millis(ROOM_WAIT_MS as u64));
+                if core.room_waiters > 0 {
+                    self.backlog_fds.clear();
+                }
                 let next = [due, stop_by, look_again, retry]
                     .into_iter()
                     .flatten()
