@@ -1,25 +1,27 @@
 //! The way to one peer: its DEALER socket, and the messages that found its queue full.
 //!
-//! Back-pressure: the DEALER holds at most [`SEND_HWM`] messages (libzmq's default), so a
-//! sender cannot run hundreds of megabytes ahead of the link. A message that finds the
-//! queue full is not dropped: it waits in the link's backlog, and every later message to
-//! that peer queues behind it, because the peer checks sequence numbers and drops a peer
-//! whose messages arrive out of order. Application whispers and shouts wait (in
-//! [`crate::driver::Core`]) before they add to a backlog; protocol messages (HELLO, PING,
-//! PING-OK, JOIN, LEAVE) never wait and go to the backlog, which is bounded by
-//! [`Link::new`]'s `limit`: past it the peer is removed, as Zyre removes a peer whose queue
-//! is full.
+//! Back-pressure: the DEALER holds at most [`SEND_HWM`] messages, so a sender cannot run
+//! gigabytes ahead of the link. A message that finds the queue full is not dropped: it
+//! waits in the link's backlog, and every later message to that peer queues behind it,
+//! because the peer checks sequence numbers and drops a peer whose messages arrive out of
+//! order. Application whispers and shouts wait (in [`crate::driver::command`]) before they
+//! add to a backlog; protocol messages (HELLO, PING, PING-OK, JOIN, LEAVE) never wait and
+//! go to the backlog, which is bounded by [`Link::new`]'s `limit`: past it the peer is
+//! removed, as Zyre removes a peer whose queue is full.
 //!
-//! Why 1,000: with Zyre's queue (the expired timeout in ms x 100, 3 million messages) and
-//! no waiting, a 1 KiB whisper loop ran far ahead of the link, and clearing fresh pages was
-//! 18% of the sender's CPU; the same loop limited at 1,000 moved twice as many messages
-//! (BENCHMARKS.md).
+//! Why 10,000: with Zyre's queue (the expired timeout in ms x 100, 3 million messages)
+//! and no waiting, a 1 KiB whisper loop ran far ahead of the link, and clearing fresh
+//! pages was 18% of the sender's CPU; limited at 1,000 (libzmq's default) it moved more
+//! than twice as many. But a waiting sender is woken each time libzmq has taken half the
+//! limit off the queue, at about 50 µs a wake-up on this machine kind, and a shout waits
+//! for each member in turn: shout to 10 went 0.64 -> 0.77 of raw from 1,000 to 10,000,
+//! with 1 KiB whispers unchanged within noise (BENCHMARKS.md, fourth round).
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
 /// Messages a peer's DEALER queues before a send finds it full.
-pub(crate) const SEND_HWM: i32 = 1000;
+pub(crate) const SEND_HWM: i32 = 10_000;
 
 /// One message, frame by frame, as it will go on the wire.
 pub(crate) type Frames = Vec<Vec<u8>>;

@@ -266,7 +266,7 @@ impl Node {
 
     /// Sends multipart content to one peer. Fails if the peer is not (or no longer) known.
     ///
-    /// Waits while the link to the peer is backed up (1,000 messages on their way, and
+    /// Waits while the link to the peer is backed up (10,000 messages on their way, and
     /// the peer not reading them fast enough), as a ZeroMQ socket's send does; it returns
     /// once the message is queued, or fails if the peer leaves or the node stops
     /// meanwhile. Nothing is dropped. Other threads, other peers and the protocol's own

@@ -124,7 +124,7 @@ fn whisper_and_shout_wait_for_a_backed_up_link_and_lose_nothing() {
     let mut ib = inbox(&b, "bob");
     ib.expect("ENTER alice", is_enter(a.uuid()));
 
-    // 50,000 x 1 KiB is far more than the DEALER's 1,000 messages, the fake's queue of 10
+    // 50,000 x 1 KiB is far more than the DEALER's 10,000 messages, the fake's queue of 10
     // and the TCP buffers together: the sender must stop and wait.
     let sent = Arc::new(AtomicUsize::new(0));
     let whisperer = {
