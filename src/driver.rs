@@ -241,6 +241,8 @@ pub(crate) struct Core {
     backlogged: usize,
     /// Application threads waiting for room on some link.
     room_waiters: u32,
+    /// The driver's doorbell: rung when a backlog appears that it must look after.
+    driver_bell: Arc<Bell>,
     udp: UdpSocket,
     beacon_to: SocketAddrV4,
     events: Arc<Queue<Event>>,
@@ -476,6 +478,9 @@ impl Core {
         let result = send(link);
         if !was_backlogged && link.is_backlogged() {
             self.backlogged += 1;
+            // The driver moves backlogs nobody waits on, but it plans its wait at the end
+            // of its own turn: one that appeared on another thread must wake it.
+            self.driver_bell.ring();
         }
         if let Err(e) = result {
             self.send_failed(&peer, &e.to_string());
@@ -497,17 +502,29 @@ impl Core {
         if !link.is_backlogged() {
             return None;
         }
-        match link.flush() {
-            Ok(true) => {
-                self.backlogged -= 1;
-                None
-            }
-            Ok(false) => Some(link.fd()),
+        let result = link.flush();
+        let fd = link.fd();
+        // Counted by what is left, whatever the result: a failed send may have emptied it.
+        let still = link.is_backlogged();
+        if !still {
+            self.backlogged -= 1;
+        }
+        match result {
+            Ok(_) if still => Some(fd),
+            Ok(_) => None,
             Err(e) => {
                 self.send_failed(peer, &e.to_string());
                 None
             }
         }
+    }
+
+    /// Messages waiting in all backlogs together.
+    fn backlog_total(&self) -> usize {
+        if self.backlogged == 0 {
+            return 0;
+        }
+        self.links.values().map(Link::backlog_len).sum()
     }
 
     /// Moves every backlog on as far as the DEALERs have room; with `skip_waited`, not
@@ -579,6 +596,11 @@ impl Core {
                 link.waiters += 1;
             } else {
                 link.waiters = link.waiters.saturating_sub(1);
+                if link.waiters == 0 && link.is_backlogged() {
+                    // Left with a backlog (a shout whose member left the group, say):
+                    // the driver takes it over.
+                    self.driver_bell.ring();
+                }
             }
         }
     }
@@ -718,6 +740,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         links: Default::default(),
         backlogged: 0,
         room_waiters: 0,
+        driver_bell: bell.clone(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
         events: events.clone(),
@@ -740,6 +763,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         stop_linger: setup.stop_linger,
         udp_buf: vec![0u8; 2048],
         backlog_fds: Vec::new(),
+        retry_every: Duration::from_millis(ROOM_WAIT_MS as u64),
+        backlog_seen: 0,
     };
     let thread = std::thread::Builder::new()
         .name(thread_name)
@@ -786,6 +811,10 @@ struct Driver {
     udp_buf: Vec<u8>,
     /// Descriptors of backlogged links to wait on this turn (almost always none).
     backlog_fds: Vec<RawFd>,
+    /// How long until the driver looks at those backlogs again anyway, and how many
+    /// messages they held when it last looked.
+    retry_every: Duration,
+    backlog_seen: usize,
 }
 
 /// What the poll found ready.
@@ -885,9 +914,18 @@ impl Driver {
                 // fast as the links drain (a shout fills many at once); waking on each
                 // of their descriptors would only contend with it for the lock, so the
                 // driver then just looks every ROOM_WAIT_MS.
+                // The look-again backs off, up to a second, while nothing moves (a peer
+                // that stopped reading but still beacons can take twice the expired
+                // timeout to be given up on).
                 core.backlog_fds(true, &mut self.backlog_fds);
-                let retry = (!self.backlog_fds.is_empty())
-                    .then(|| now + Duration::from_millis(ROOM_WAIT_MS as u64));
+                let total = core.backlog_total();
+                if self.backlog_fds.is_empty() || total < self.backlog_seen {
+                    self.retry_every = Duration::from_millis(ROOM_WAIT_MS as u64);
+                } else {
+                    self.retry_every = (self.retry_every * 2).min(Duration::from_secs(1));
+                }
+                self.backlog_seen = total;
+                let retry = (!self.backlog_fds.is_empty()).then(|| now + self.retry_every);
                 if core.room_waiters > 0 {
                     self.backlog_fds.clear();
                 }
@@ -1003,7 +1041,8 @@ impl Driver {
     fn shutdown(self, deadline: Instant) {
         let (ctx, links, router, leaving, beacon_to) = {
             let mut core = self.close_mailbox();
-            // What waits in backlogs goes into the DEALERs first, until the deadline.
+            // What waits in backlogs goes into the DEALERs first, until the deadline. The
+            // lock is not held while waiting: other threads' calls keep their timeouts.
             let mut fds = Vec::new();
             loop {
                 core.flush_backlogs(false);
@@ -1012,12 +1051,14 @@ impl Driver {
                 if fds.is_empty() || left.is_zero() {
                     break;
                 }
+                drop(core);
                 let mut items: Vec<zmq::PollItem> = fds
                     .iter()
                     .map(|fd| zmq::PollItem::from_fd(*fd, zmq::POLLIN))
                     .collect();
                 let wait = left.min(Duration::from_millis(ROOM_WAIT_MS as u64));
-                let _ = zmq::poll(&mut items, wait.as_millis() as i64);
+                let _ = zmq::poll(&mut items, wait.as_micros().div_ceil(1000) as i64);
+                core = lock(&self.core);
             }
             let now = Instant::now();
             // Each DEALER may flush what it still holds until the stop deadline.

@@ -74,6 +74,10 @@ impl Link {
         self.fd
     }
 
+    pub(crate) fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
     pub(crate) fn is_backlogged(&self) -> bool {
         !self.backlog.is_empty()
     }
@@ -169,8 +173,8 @@ fn send_message(dealer: &zmq::Socket, mut frames: Frames) -> Result<(), Full> {
     }
     for (i, frame) in frames.drain(1..).enumerate() {
         let flags = zmq::DONTWAIT | more(i + 1);
-        // Small frames are copied into the message itself; large ones are handed over
-        // without a copy.
+        // Small frames are copied (libzmq keeps up to 33 bytes inside the message itself);
+        // large ones are handed over without a copy.
         let sent = if frame.len() <= 64 {
             dealer.send(&frame[..], flags)
         } else {
