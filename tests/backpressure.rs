@@ -224,36 +224,42 @@ fn whisper_and_shout_wait_for_a_backed_up_link_and_lose_nothing() {
     assert_eq!(a.stats().unwrap().send_failures, 0);
 }
 
-/// Whispers to `to` until one fails, counting those that returned; returns the error.
-fn whisper_until_error(
-    a: &Arc<Node>,
-    to: Uuid,
-    sent: &Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<zre::Error> {
-    let (a, sent) = (a.clone(), sent.clone());
-    std::thread::spawn(move || loop {
-        if let Err(e) = a.whisper(to, numbered(0)) {
-            return e;
-        }
-        sent.fetch_add(1, Ordering::SeqCst);
-    })
+/// A node (built by `b`) with the fake as its only peer, and a thread whispering to the
+/// fake until a whisper fails: the node, the fake, the count of whispers that returned,
+/// and the thread (it returns the error).
+fn whispering_to_a_fake(
+    b: zre::Builder,
+) -> (
+    Arc<Node>,
+    FakePeer,
+    Arc<AtomicUsize>,
+    std::thread::JoinHandle<zre::Error>,
+) {
+    let a = Arc::new(b.start().unwrap());
+    let fake = FakePeer::start(&a, &[]);
+    inbox(&a, "alice").expect("ENTER slow", is_enter(fake.uuid));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let whisperer = {
+        let (a, sent, to) = (a.clone(), sent.clone(), fake.uuid);
+        std::thread::spawn(move || loop {
+            if let Err(e) = a.whisper(to, numbered(0)) {
+                return e;
+            }
+            sent.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    (a, fake, sent, whisperer)
 }
 
 #[test]
 fn a_whisper_waiting_for_a_peer_that_expires_fails_instead_of_hanging() {
     // The fake never answers a PING: it expires 2 s after its HELLO.
-    let a = Arc::new(
+    let (a, fake, sent, whisperer) = whispering_to_a_fake(
         builder(47301, "alice")
             .evasive_timeout(Duration::from_secs(1))
-            .expired_timeout(Duration::from_secs(2))
-            .start()
-            .unwrap(),
+            .expired_timeout(Duration::from_secs(2)),
     );
-    let fake = FakePeer::start(&a, &[]);
     let mut ia = inbox(&a, "alice");
-    ia.expect("ENTER slow", is_enter(fake.uuid));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let whisperer = whisper_until_error(&a, fake.uuid, &sent);
     ia.expect_within(Duration::from_secs(10), "EXIT slow", is_exit(fake.uuid));
     let err = whisperer.join().unwrap();
     assert!(
@@ -265,19 +271,12 @@ fn a_whisper_waiting_for_a_peer_that_expires_fails_instead_of_hanging() {
 
 #[test]
 fn stop_ends_a_whisper_waiting_for_a_backed_up_link() {
-    let a = Arc::new(
+    let (a, _fake, sent, whisperer) = whispering_to_a_fake(
         builder(47302, "alice")
             .evasive_timeout(Duration::from_secs(60))
             .expired_timeout(Duration::from_secs(120))
-            .stop_linger(Duration::from_millis(500))
-            .start()
-            .unwrap(),
+            .stop_linger(Duration::from_millis(500)),
     );
-    let fake = FakePeer::start(&a, &[]);
-    let mut ia = inbox(&a, "alice");
-    ia.expect("ENTER slow", is_enter(fake.uuid));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let whisperer = whisper_until_error(&a, fake.uuid, &sent);
     assert!(stalls(&sent, usize::MAX).is_some());
     let started = Instant::now();
     a.stop();
