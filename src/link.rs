@@ -166,10 +166,8 @@ fn send_message(dealer: &zmq::Socket, mut frames: Frames) -> Result<(), Full> {
     let more = |i: usize| if i + 1 < count { zmq::SNDMORE } else { 0 };
     // The first frame is copied, so the message is still whole if it is refused. It is
     // a ZRE header: a few bytes for a whisper or shout.
-    match dealer.send(&frames[0][..], zmq::DONTWAIT | more(0)) {
-        Ok(()) => {}
-        Err(zmq::Error::EAGAIN) => return Err(Full::Again(frames)),
-        Err(e) => return Err(Full::Failed(e)),
+    if !send_first(dealer, &frames[0], count > 1).map_err(Full::Failed)? {
+        return Err(Full::Again(frames));
     }
     for (i, frame) in frames.drain(1..).enumerate() {
         let flags = zmq::DONTWAIT | more(i + 1);
@@ -185,6 +183,17 @@ fn send_message(dealer: &zmq::Socket, mut frames: Frames) -> Result<(), Full> {
     Ok(())
 }
 
+/// Sends a message's first frame (a copy of it). False if the queue is full: nothing
+/// was sent.
+fn send_first(dealer: &zmq::Socket, frame: &[u8], more: bool) -> Result<bool, zmq::Error> {
+    let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
+    match dealer.send(frame, flags) {
+        Ok(()) => Ok(true),
+        Err(zmq::Error::EAGAIN) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A shout's frames for one member (each copied into this member's message; small ones
 /// live inside the message, no allocation). False if the queue is full and nothing was
 /// sent.
@@ -193,11 +202,8 @@ fn send_shared(
     header: &[u8],
     content: &[Vec<u8>],
 ) -> Result<bool, zmq::Error> {
-    let more = if content.is_empty() { 0 } else { zmq::SNDMORE };
-    match dealer.send(header, zmq::DONTWAIT | more) {
-        Ok(()) => {}
-        Err(zmq::Error::EAGAIN) => return Ok(false),
-        Err(e) => return Err(e),
+    if !send_first(dealer, header, !content.is_empty())? {
+        return Ok(false);
     }
     let last = content.len().saturating_sub(1);
     for (i, frame) in content.iter().enumerate() {
