@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -92,7 +93,8 @@ pub(crate) enum Request {
     Discovered(Uuid, String),
     /// Asks for the state machine's counters.
     Stats(std::sync::mpsc::Sender<crate::proto::node::Stats>),
-    Stop,
+    /// Stop, giving what is queued at most this long to leave (None: the stop linger).
+    Stop(Option<Duration>),
 }
 
 /// The application's side of the command queue: bounded (so a burst of requests waits
@@ -151,6 +153,8 @@ pub(crate) struct Setup {
     pub mailbox_port: Option<u16>,
     pub advertised_endpoint: Option<String>,
     pub stop_linger: Duration,
+    /// At most about this many events wait for the application (see [`Core::event_room`]).
+    pub event_limit: usize,
 }
 
 /// A running driver as the handle sees it.
@@ -161,9 +165,13 @@ pub(crate) struct Running {
     pub events: Arc<Queue<Event>>,
     pub directory: Arc<Mutex<Directory>>,
     pub endpoint: String,
+    pub stalled: Arc<AtomicBool>,
 }
 
 const COMMAND_QUEUE: usize = 16 * 1024;
+/// Messages from each peer that libzmq holds in the mailbox before it stops reading that
+/// peer's connection (libzmq's default).
+const RECV_HWM: i32 = 1000;
 /// Requests carried out per turn of the loop.
 const BATCH_COMMANDS: usize = 4096;
 /// Inputs handled per source before the loop looks at the others again, so no source can
@@ -241,6 +249,16 @@ pub(crate) struct Core {
     backlogged: usize,
     /// Application threads waiting for room on some link.
     room_waiters: u32,
+    /// See [`Core::event_room`].
+    event_limit: usize,
+    /// The mailbox holds mail left unread because the application has enough events
+    /// waiting; shared with the handle, which rings the driver when it takes events.
+    stalled: Arc<AtomicBool>,
+    /// How often reading stopped so (`Stats::receive_stalls`).
+    stalls: u64,
+    /// A stop was asked for: the mailbox is read whatever waits for the application, or
+    /// the peers' answers to our last PINGs could wait behind it until the linger ends.
+    stopping: bool,
     /// The driver's doorbell: rung when a backlog appears that it must look after.
     driver_bell: Arc<Bell>,
     udp: UdpSocket,
@@ -295,7 +313,7 @@ impl Core {
     /// and anything that arrived since makes the descriptor readable, so the wait will
     /// see it. (A receive that finds nothing costs libzmq two syscalls.)
     pub(crate) fn serve_application(&mut self, deadline: Option<Instant>, woken: bool) -> Watch {
-        let drained = if woken || self.mail_pending {
+        let drained = if woken || self.mail_pending || self.is_stalled() {
             self.read_mailbox()
         } else {
             true
@@ -333,19 +351,65 @@ impl Core {
                 .map_or(true, |t| t > now + 2 * APP_GRACE)
     }
 
-    /// Reads the mailbox until it is empty (true) or a batch is read (false).
+    /// Reads the mailbox until it is empty (true) or a batch is read (false), unless the
+    /// application has enough events waiting: then the mail stays where it is (true, and
+    /// `stalled` is set; whoever takes events rings the driver to read on).
     fn read_mailbox(&mut self) -> bool {
         // Out of `self` while it is read: handling a message sends through `self`.
         let Some(router) = self.router.take() else {
             return true;
         };
-        let drained = self.read_from(&router);
+        // Set before the events are counted: a thread that takes events after the count
+        // then sees it and rings, and the mailbox is read again.
+        let was = self.stalled.swap(true, Ordering::AcqRel);
+        let room = self.event_room();
+        let drained = if room > 0 {
+            self.stalled.store(false, Ordering::Release);
+            self.read_from(&router, room.min(BATCH))
+        } else {
+            if !was {
+                self.stalls += 1;
+            }
+            // Asking for the events takes libzmq's pending commands, which clears the
+            // descriptor: a wait on it does not wake at once for mail left here.
+            let _ = router.get_events();
+            true
+        };
         self.router = Some(router);
         self.mail_pending = !drained;
         drained
     }
 
-    fn read_from(&mut self, router: &zmq::Socket) -> bool {
+    /// How many more messages the mailbox may be read for: fewer than `event_limit`
+    /// events wait for the application. Memory stays bounded end to end: unread mail
+    /// stays in libzmq's queue (the ROUTER's receive limit), then in TCP, and the
+    /// sender's whisper and shout wait for room.
+    ///
+    /// While one of our application's threads waits for room to send, the limit is
+    /// higher by twice a link's queue ([`SEND_HWM`]): two applications that whisper to
+    /// each other and read only between sends would otherwise each wait for the other to
+    /// read, for ever. A waiting sender is let go once libzmq has taken half its queue,
+    /// so taking that much from each waiting peer lets its send through, and it then
+    /// reads.
+    fn event_room(&self) -> usize {
+        if self.stopping {
+            return BATCH;
+        }
+        let limit = if self.room_waiters > 0 {
+            self.event_limit.saturating_add(2 * SEND_HWM as usize)
+        } else {
+            self.event_limit
+        };
+        limit.saturating_sub(self.outgoing.len() + self.events.len())
+    }
+
+    /// True while mail waits unread for room in the event queue.
+    pub(crate) fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
+    }
+
+    /// Reads at most `max` messages (one event each at most, but a HELLO's few).
+    fn read_from(&mut self, router: &zmq::Socket, max: usize) -> bool {
         // Asking first costs libzmq one look at its command pipe; a receive that finds
         // nothing costs two.
         if !router.get_events().is_ok_and(|e| e.contains(zmq::POLLIN)) {
@@ -353,7 +417,7 @@ impl Core {
         }
         // One clock read per batch: the batch takes well under a millisecond.
         let now = Instant::now();
-        for _ in 0..BATCH {
+        for _ in 0..max {
             // The routing id and the ZRE frame are read into reused messages; only the
             // content, which goes to the application, becomes owned bytes.
             match router.recv(&mut self.identity, zmq::DONTWAIT) {
@@ -502,8 +566,13 @@ impl Core {
         if !link.is_backlogged() {
             return None;
         }
+        let before = link.backlog_len();
         let result = link.flush();
         let fd = link.fd();
+        if link.backlog_len() < before {
+            // The peer's node is reading: a slow reader is not a dead one.
+            self.state.handle_link_progress(Instant::now(), peer);
+        }
         // Counted by what is left, whatever the result: a failed send may have emptied it.
         let still = link.is_backlogged();
         if !still {
@@ -588,6 +657,10 @@ impl Core {
     fn set_waiting(&mut self, peer: &Uuid, waiting: bool) {
         if waiting {
             self.room_waiters += 1;
+            if self.is_stalled() {
+                // The event limit is higher now (see `event_room`): read on.
+                self.driver_bell.ring();
+            }
         } else {
             self.room_waiters = self.room_waiters.saturating_sub(1);
         }
@@ -647,18 +720,41 @@ pub(crate) fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A limit that stands for "none" where an `Instant` must be computed.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How long an application thread waiting for room on a link sleeps at most before it
 /// looks again: the descriptor it sleeps on only says "look", and another thread may have
 /// looked first.
 const ROOM_WAIT_MS: i64 = 10;
 
 /// Carries out an application command on the caller's thread. A whisper or shout first
-/// waits, without the lock, while its link is backed up.
-pub(crate) fn command(core: &Mutex<Core>, cmd: Command) -> Result<(), Error> {
+/// waits, without the lock, while its link is backed up: until `deadline` at the latest
+/// (None: no limit), and then fails with [`Error::Timeout`] having sent nothing.
+pub(crate) fn command(
+    core: &Mutex<Core>,
+    cmd: Command,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
     let mut waiting: Option<Uuid> = None;
     loop {
         let mut guard = lock(core);
-        let blocked = guard.blocked_on(&cmd);
+        let mut blocked = guard.blocked_on(&cmd);
+        let mut left_ms = ROOM_WAIT_MS;
+        if let (Some(deadline), Some(_)) = (deadline, blocked) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                blocked = None;
+            } else {
+                left_ms = left_ms.min(left.as_micros().div_ceil(1000) as i64);
+            }
+            if blocked.is_none() {
+                if let Some(peer) = waiting.take() {
+                    guard.set_waiting(&peer, false);
+                }
+                return Err(Error::Timeout);
+            }
+        }
         if blocked.map(|(p, _)| p) != waiting {
             if let Some(peer) = waiting.take() {
                 guard.set_waiting(&peer, false);
@@ -675,7 +771,7 @@ pub(crate) fn command(core: &Mutex<Core>, cmd: Command) -> Result<(), Error> {
         let mut items = [zmq::PollItem::from_fd(fd, zmq::POLLIN)];
         // An error (EINTR, or a descriptor closed under us as the peer left) only means
         // looking again sooner.
-        let _ = zmq::poll(&mut items, ROOM_WAIT_MS);
+        let _ = zmq::poll(&mut items, left_ms);
     }
 }
 
@@ -689,7 +785,9 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .set_router_handover(true)
         .map_err(zmq_err("set handover"))?;
     router.set_linger(0).map_err(zmq_err("set linger"))?;
-    router.set_rcvhwm(0).map_err(zmq_err("set rcvhwm"))?;
+    // What the application has not taken yet waits here, then in TCP, so the sender's
+    // link backs up (see `Core::event_room`).
+    router.set_rcvhwm(RECV_HWM).map_err(zmq_err("set rcvhwm"))?;
     let port = setup
         .mailbox_port
         .map_or_else(|| "*".to_string(), |p| p.to_string());
@@ -721,6 +819,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     let queue = Queue::new(COMMAND_QUEUE);
     let bell = Arc::new(Bell::new().map_err(io_err("create doorbell"))?);
     let events = Queue::with_bell(usize::MAX).map_err(io_err("create event queue"))?;
+    let stalled = Arc::new(AtomicBool::new(false));
     let directory = Arc::new(Mutex::new(Directory::default()));
     let thread_name = format!("zre-{}", &uuid_hex(&config.uuid)[..8]);
 
@@ -740,6 +839,10 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         links: Default::default(),
         backlogged: 0,
         room_waiters: 0,
+        event_limit: setup.event_limit.max(1),
+        stalled: stalled.clone(),
+        stalls: 0,
+        stopping: false,
         driver_bell: bell.clone(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
@@ -777,6 +880,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         events,
         directory,
         endpoint,
+        stalled,
     })
 }
 
@@ -839,20 +943,23 @@ impl Driver {
                 let mut core = lock(&core);
                 // The doorbell also rings when an application thread stops watching the
                 // mailbox: it may have left news there.
-                if ready.mailbox || ready.bell || core.mail_pending {
+                // Also rung by a thread that took events while mail waited for room.
+                if ready.mailbox || ready.bell || core.mail_pending || core.is_stalled() {
                     core.read_mailbox();
                 }
                 if ready.beacon {
                     self.read_beacons(&mut core);
                 }
                 let pending = !self.batch.is_empty();
-                if (ready.bell || pending)
-                    && stop_by.is_none()
-                    && self.read_commands(&mut core, ready.bell)
-                {
-                    let now = Instant::now();
-                    core.state.handle_stop_request(now);
-                    stop_by = Some(now + self.stop_linger);
+                if (ready.bell || pending) && stop_by.is_none() {
+                    if let Some(linger) = self.read_commands(&mut core, ready.bell) {
+                        let now = Instant::now();
+                        core.state.handle_stop_request(now);
+                        core.stopping = true;
+                        core.read_mailbox();
+                        // A linger too long to add is no limit but the peers' answers.
+                        stop_by = Some(now.checked_add(linger).unwrap_or(now + YEAR));
+                    }
                 }
                 let now = Instant::now();
                 core.clock = now;
@@ -897,7 +1004,9 @@ impl Driver {
                     look_again = None;
                     core.driver_watching = true;
                 } else {
-                    core.driver_watching = !core.app_watching;
+                    // Once stopping, the driver reads the peers' answers to its PINGs
+                    // itself, at once: the goodbye waits for nothing else.
+                    core.driver_watching = !core.app_watching || stop_by.is_some();
                 }
                 let watch = core.driver_watching;
                 if core.mail_pending && !watch {
@@ -934,10 +1043,13 @@ impl Driver {
                     .flatten()
                     .min();
                 core.driver_wake_at = next;
-                (next, watch, core.mail_pending && watch)
+                // The last answers may have been read above, after the check for them.
+                let drained = stop_by.is_some() && core.state.is_drained();
+                (next, watch, (core.mail_pending && watch) || drained)
             };
             let timeout_ms = match next {
-                // Input left over from the last turn: look again at once.
+                // Input left over from the last turn, or a stop that may go ahead: look
+                // again at once.
                 _ if mail_pending || (!self.batch.is_empty() && stop_by.is_none()) => 0,
                 Some(t) => {
                     // Round up: waking a millisecond early would spin until the deadline.
@@ -1012,8 +1124,8 @@ impl Driver {
         }
     }
 
-    /// Returns true when the application asked to stop (or went away).
-    fn read_commands(&mut self, core: &mut Core, ready_bell: bool) -> bool {
+    /// Returns the stop linger when the application asked to stop (or went away).
+    fn read_commands(&mut self, core: &mut Core, ready_bell: bool) -> Option<Duration> {
         self.bell.clear(ready_bell);
         // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
         // before the loop looks at the mailbox and the timers again.
@@ -1025,15 +1137,17 @@ impl Driver {
                     core.state.handle_discovered(now, uuid, &endpoint)
                 }
                 Some(Request::Stats(reply)) => {
-                    let _ = reply.send(core.state.stats());
+                    let mut stats = core.state.stats();
+                    stats.receive_stalls = core.stalls;
+                    let _ = reply.send(stats);
                 }
-                Some(Request::Stop) => return true,
-                None => return closed,
+                Some(Request::Stop(linger)) => return Some(linger.unwrap_or(self.stop_linger)),
+                None => return closed.then_some(self.stop_linger),
             }
             // Keep the outgoing queue short while a burst of requests is read.
             core.flush_transmits_only();
         }
-        false
+        None
     }
 
     /// Closes everything once peers acknowledged our last messages (or `deadline` passed),

@@ -34,6 +34,10 @@ pub enum Error {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// A send's deadline passed while the link to the peer (or to a group member) was
+    /// backed up: nothing was sent.
+    #[error("timed out: the link is backed up")]
+    Timeout,
     /// An invalid setting.
     #[error("invalid setting: {0}")]
     Config(String),

@@ -11,6 +11,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ pub struct Builder {
     verbose: bool,
     max_pending: usize,
     stop_linger: Duration,
+    event_limit: usize,
 }
 
 impl Default for Builder {
@@ -58,6 +60,7 @@ impl Default for Builder {
             verbose: false,
             max_pending: 256,
             stop_linger: Duration::from_secs(1),
+            event_limit: 10_000,
         }
     }
 }
@@ -150,6 +153,20 @@ impl Builder {
         self
     }
 
+    /// At most about this many events wait for the application to read them (default
+    /// 10,000). Past it the node stops reading its mailbox until the application takes
+    /// events: unread messages stay in ZeroMQ's queue (1,000 per peer) and in TCP, and the
+    /// senders' `whisper` and `shout` wait, so memory stays bounded however slowly the
+    /// application reads. While one of this node's threads waits to send, the limit is
+    /// four times as high, so two nodes that whisper to each other and read between sends
+    /// never wait for each other for ever. Peers see a node that stops reading for longer
+    /// than twice their expired timeout (60 s) leave. `Stats::receive_stalls` counts the
+    /// stops.
+    pub fn event_limit(mut self, n: usize) -> Self {
+        self.event_limit = n.max(1);
+        self
+    }
+
     /// Starts the node: binds its mailbox and beacon socket and begins discovery.
     pub fn start(self) -> Result<Node, Error> {
         let uuid = self.uuid.unwrap_or_else(Uuid::new_v4);
@@ -177,6 +194,7 @@ impl Builder {
             mailbox_port: self.mailbox_port,
             advertised_endpoint: self.advertised_endpoint,
             stop_linger: self.stop_linger,
+            event_limit: self.event_limit,
         })?;
         Ok(Node {
             uuid,
@@ -188,6 +206,7 @@ impl Builder {
             inbox: Mutex::new(VecDeque::new()),
             reader: Mutex::new(()),
             directory: running.directory,
+            stalled: running.stalled,
             thread: Mutex::new(Some(running.thread)),
         })
     }
@@ -210,6 +229,9 @@ pub struct Node {
     /// Held by the thread that reads the mailbox while it waits for events.
     reader: Mutex<()>,
     directory: Arc<Mutex<Directory>>,
+    /// Set while the mailbox waits for the application to take events (see
+    /// [`Builder::event_limit`]): taking some rings the driver to read on.
+    stalled: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -249,7 +271,12 @@ impl Node {
     }
 
     fn command(&self, cmd: Command) -> Result<(), Error> {
-        driver::command(&self.core, cmd)
+        driver::command(&self.core, cmd, None)
+    }
+
+    /// A deadline `timeout` from now; one too far to compute is none.
+    fn deadline(timeout: Duration) -> Option<Instant> {
+        Instant::now().checked_add(timeout)
     }
 
     /// Joins a group (nothing happens if already joined).
@@ -271,8 +298,29 @@ impl Node {
     /// once the message is queued, or fails if the peer leaves or the node stops
     /// meanwhile. Nothing is dropped. Other threads, other peers and the protocol's own
     /// messages do not wait for it.
+    ///
+    /// How long it may wait: as long as the peer keeps reading, however slowly (a link
+    /// that moves keeps the peer alive). If the peer stops reading altogether, until it
+    /// expires: at most twice the expired timeout (60 s by default) after its last
+    /// message. [`Node::whisper_timeout`] sets a limit; [`Node::stop`] on another thread
+    /// ends the wait with [`Error::Stopped`].
     pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
         self.command(Command::Whisper { peer, content })
+    }
+
+    /// [`Node::whisper`], waiting at most `timeout` for room on a backed-up link; then
+    /// [`Error::Timeout`], with nothing sent. `Duration::ZERO` never waits.
+    pub fn whisper_timeout(
+        &self,
+        peer: Uuid,
+        content: Content,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        driver::command(
+            &self.core,
+            Command::Whisper { peer, content },
+            Self::deadline(timeout),
+        )
     }
 
     /// Sends one text frame to one peer.
@@ -283,13 +331,30 @@ impl Node {
     /// Sends multipart content to every peer in `group` (none there: nothing is sent).
     ///
     /// Like [`Node::whisper`], waits while the link to any member is backed up: a group
-    /// goes at the pace of its slowest reader, and no member misses a shout.
+    /// goes at the pace of its slowest reader, and no member misses a shout. How long it
+    /// may wait is as for [`Node::whisper`], for each member in turn.
     pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
         check_string("group", group)?;
         self.command(Command::Shout {
             group: group.to_string(),
             content,
         })
+    }
+
+    /// [`Node::shout`], waiting at most `timeout` for room on the members' links; then
+    /// [`Error::Timeout`], with nothing sent to anyone.
+    pub fn shout_timeout(
+        &self,
+        group: &str,
+        content: Content,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        check_string("group", group)?;
+        let cmd = Command::Shout {
+            group: group.to_string(),
+            content,
+        };
+        driver::command(&self.core, cmd, Self::deadline(timeout))
     }
 
     /// Sends one text frame to every peer in `group`.
@@ -393,6 +458,10 @@ impl Node {
             return Ok(Some(e));
         }
         let closed = self.events.take_all(&mut inbox);
+        if !inbox.is_empty() && self.stalled.load(Ordering::Acquire) {
+            // There is room for events again: the driver reads the mail left waiting.
+            self.commands.ring();
+        }
         match inbox.pop_front() {
             Some(e) => Ok(Some(e)),
             None if closed => Err(Error::Stopped),
@@ -474,9 +543,20 @@ impl Node {
     /// Stops the node: what was queued is flushed (within the stop linger), peers are told
     /// by a port-0 beacon, and STOP is the last event. Idempotent.
     pub fn stop(&self) {
+        self.stop_request(None);
+    }
+
+    /// [`Node::stop`], giving what is queued at most `linger` to leave instead of the
+    /// builder's stop linger: `Duration::ZERO` says goodbye at once and drops what a
+    /// backed-up link still holds.
+    pub fn stop_timeout(&self, linger: Duration) {
+        self.stop_request(Some(linger));
+    }
+
+    fn stop_request(&self, linger: Option<Duration>) {
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = thread {
-            let _ = self.commands.send(Request::Stop);
+            let _ = self.commands.send(Request::Stop(linger));
             let _ = t.join();
         }
     }

@@ -174,6 +174,11 @@ impl<T> Queue<T> {
         n == 2 && items[1].is_readable()
     }
 
+    /// How many items wait now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -210,6 +210,9 @@ pub struct Stats {
     pub pending_evicted: u64,
     /// Sends the driver could not queue (peer removed).
     pub send_failures: u64,
+    /// Times the driver stopped reading the mailbox because the application had its
+    /// event limit of events waiting (see `Builder::event_limit`); counted by the driver.
+    pub receive_stalls: u64,
 }
 
 /// The state of one ZRE node. See the module documentation for the contract.
@@ -699,6 +702,19 @@ impl NodeState {
             if now >= peer.ping_at {
                 peer.ping_at = now + timers.ping_interval();
                 self.send(&uuid, Body::Ping, Vec::new());
+            }
+        }
+    }
+
+    /// Our messages to `peer` are moving: its node took some of a backlog off its link,
+    /// which it does only while it reads its mailbox. That proves it alive as a message
+    /// would (no EVASIVE, no expiry), though it has not answered: a peer that reads slowly
+    /// behind a long queue may answer our PING later than the expired timeout allows.
+    pub fn handle_link_progress(&mut self, now: Instant, peer: &Uuid) {
+        let timers = self.config.timers;
+        if let Some(p) = self.peers.get_mut(peer) {
+            if p.ready {
+                p.link_moved(now, &timers);
             }
         }
     }

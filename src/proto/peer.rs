@@ -83,6 +83,18 @@ impl Peer {
         self.silent_reported = false;
     }
 
+    /// Our link to the peer drained (see `NodeState::handle_link_progress`): the peer is
+    /// alive and reading. Like [`Peer::refresh`], but the keep-alive PING is never moved
+    /// earlier (the driver planned its wake-up for it) and the peer's own sequence is
+    /// not involved.
+    pub(crate) fn link_moved(&mut self, now: Instant, timers: &Timers) {
+        self.last_message = self.last_message.max(now);
+        self.last_heard = self.last_heard.max(now);
+        self.ping_at = self.ping_at.max(now + timers.ping_interval());
+        self.evasive_reported = false;
+        self.silent_reported = false;
+    }
+
     /// A beacon from a ready peer proves the node alive (as in the reference), though not
     /// our link to it: it puts off EVASIVE, SILENT, expiry and the keep-alive PING. The
     /// link is still PINGed once it has carried nothing for
