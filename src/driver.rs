@@ -256,6 +256,8 @@ pub(crate) struct Core {
     stalled: Arc<AtomicBool>,
     /// How often reading stopped so (`Stats::receive_stalls`).
     stalls: u64,
+    /// An application thread waits in [`flush`] for the PING-OKs of the PINGs it sent.
+    flushing: bool,
     /// A stop was asked for: the mailbox is read whatever waits for the application, or
     /// the peers' answers to our last PINGs could wait behind it until the linger ends.
     stopping: bool,
@@ -775,6 +777,55 @@ pub(crate) fn command(
     }
 }
 
+/// How often a thread waiting in [`flush`] looks whether the answers came.
+const FLUSH_LOOK: Duration = Duration::from_millis(2);
+
+/// Waits until every ready peer has taken what we sent it so far (it answered a PING sent
+/// after it), until `deadline` at the most: Ok(false) then. A flush already under way (a
+/// call that timed out) is waited on, not started again.
+pub(crate) fn flush(core: &Mutex<Core>, deadline: Option<Instant>) -> Result<bool, Error> {
+    {
+        let mut c = lock(core);
+        if c.ctx.is_none() {
+            return Err(Error::Stopped);
+        }
+        if !c.flushing {
+            c.flushing = true;
+            let now = c.clock;
+            c.state.handle_flush_request(now);
+            c.flush();
+            c.publish();
+        }
+        // The answers come through the mailbox: the driver reads it at once, and past the
+        // event limit as for a thread waiting for room (see `Core::event_room`).
+        c.room_waiters += 1;
+        if !c.app_in_poll {
+            c.app_watching = false;
+        }
+        c.driver_bell.ring();
+    }
+    let result = loop {
+        {
+            let mut c = lock(core);
+            if c.ctx.is_none() {
+                break Err(Error::Stopped);
+            }
+            if c.state.is_flushed() {
+                c.flushing = false;
+                break Ok(true);
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            break Ok(false);
+        }
+        std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
+    };
+    let mut c = lock(core);
+    c.room_waiters = c.room_waiters.saturating_sub(1);
+    result
+}
+
 /// Binds the sockets (so setup errors surface to the caller) and starts the thread.
 pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     let ctx = zmq::Context::new();
@@ -843,6 +894,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         stalled: stalled.clone(),
         stalls: 0,
         stopping: false,
+        flushing: false,
         driver_bell: bell.clone(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),

@@ -362,6 +362,17 @@ impl Node {
         self.shout(group, vec![text.as_bytes().to_vec()])
     }
 
+    /// Waits until every peer has taken what we sent it so far, or `timeout` passes:
+    /// `Ok(true)` once each ready peer's node has read our messages (it answered a PING
+    /// sent after them; a peer that leaves meanwhile counts as done), `Ok(false)` on
+    /// timeout. A flush that timed out is still under way: calling again waits on for the
+    /// same answers. Zyre has no such call; it lets a command that sends and exits know
+    /// its messages were delivered before it says goodbye. While it waits, the node reads
+    /// on past its event limit, as for a send that waits.
+    pub fn flush(&self, timeout: Duration) -> Result<bool, Error> {
+        driver::flush(&self.core, Self::deadline(timeout))
+    }
+
     /// Connects to a peer known by other means than beacons (a static peer).
     pub fn require_peer(&self, uuid: Uuid, endpoint: &str) -> Result<(), Error> {
         self.commands

@@ -289,3 +289,76 @@ fn stop_ends_a_whisper_waiting_for_a_backed_up_link() {
     let err = whisperer.join().unwrap();
     assert!(matches!(err, zre::Error::Stopped), "{err:?}");
 }
+
+#[test]
+fn a_whisper_or_shout_with_a_deadline_gives_up_on_a_backed_up_link_and_sends_nothing() {
+    let a = builder(47303, "alice")
+        .evasive_timeout(Duration::from_secs(60))
+        .expired_timeout(Duration::from_secs(120))
+        .stop_linger(Duration::from_secs(10))
+        .start()
+        .unwrap();
+    let fake = FakePeer::start(&a, &["G"]);
+    inbox(&a, "alice").expect("ENTER slow", is_enter(fake.uuid));
+    // Fill the link: sends that do not wait succeed until it is backed up, then time out
+    // at once.
+    let mut sent = 0;
+    let timed_out = loop {
+        match a.whisper_timeout(fake.uuid, numbered(sent), Duration::ZERO) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent < 1_000_000, "the link never backed up");
+    };
+    assert!(matches!(timed_out, zre::Error::Timeout), "{timed_out:?}");
+    // A deadline is kept, whether the wait is for one peer or for a group's member.
+    for (what, result) in [
+        (
+            "whisper",
+            Box::new(|| a.whisper_timeout(fake.uuid, numbered(sent), Duration::from_millis(300)))
+                as Box<dyn Fn() -> Result<(), zre::Error>>,
+        ),
+        (
+            "shout",
+            Box::new(|| a.shout_timeout("G", numbered(sent), Duration::from_millis(300))),
+        ),
+    ] {
+        let started = Instant::now();
+        let r = result();
+        let took = started.elapsed();
+        assert!(matches!(r, Err(zre::Error::Timeout)), "{what}: {r:?}");
+        assert!(took >= Duration::from_millis(300), "{what} took {took:?}");
+        assert!(took < Duration::from_secs(5), "{what} took {took:?}");
+    }
+    // What timed out was not sent: the fake gets 0..sent once each, in order, and the
+    // next whisper after that.
+    let next = std::thread::scope(|s| {
+        let h = s.spawn(|| a.whisper(fake.uuid, numbered(sent)));
+        let mut want = 0;
+        while want <= sent {
+            let (msg, content) = fake
+                .recv(Duration::from_secs(15))
+                .expect("the rest arrives");
+            if matches!(msg.body, zre::proto::codec::Body::Whisper) {
+                let n = u64::from_le_bytes(content[0][..8].try_into().unwrap()) as usize;
+                assert_eq!(n, want, "once and in order");
+                want += 1;
+            }
+        }
+        h.join().unwrap()
+    });
+    next.unwrap();
+    // Backed up again, a stop that drops what the link holds returns at once (the stop
+    // linger is 10 s).
+    while a
+        .whisper_timeout(fake.uuid, numbered(0), Duration::ZERO)
+        .is_ok()
+    {}
+    let started = Instant::now();
+    a.stop_timeout(Duration::ZERO);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

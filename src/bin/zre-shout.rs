@@ -58,18 +58,26 @@ fn shout(args: &ShoutArgs) -> anyhow::Result<()> {
         stop: &stop,
         ready: HashSet::new(),
     };
+    let send = |group: &str, content: Vec<Vec<u8>>| {
+        cli::send_or_stop(&stop, |t| node.shout_timeout(group, content.clone(), t))
+    };
     if !args.message.is_empty() {
         let group = args
             .group
             .as_deref()
             .ok_or_else(|| anyhow!("no GROUP given"))?;
-        if waiter.ready(&node, group)? {
-            node.shout(group, vec![args.message.join(" ").into_bytes()])?;
+        if !waiter.ready(&node, group)? {
+            node.stop_timeout(cli::INTERRUPTED_LINGER);
+            return Ok(());
         }
-        node.stop();
-        return Ok(());
+        if !send(group, vec![args.message.join(" ").into_bytes()])? {
+            node.stop_timeout(cli::INTERRUPTED_LINGER);
+            bail!("interrupted while a link in {group} was backed up: the message was not sent");
+        }
+        return cli::finish_sending(&node, &stop, 1);
     }
     let lines = input::spawn_stdin(args.send.json);
+    let mut sent = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let message = match lines.recv_timeout(cli::TICK) {
             Ok(m) => m?,
@@ -87,9 +95,14 @@ fn shout(args: &ShoutArgs) -> anyhow::Result<()> {
         if !waiter.ready(&node, group)? {
             break;
         }
-        node.shout(group, message.content)?;
+        if !send(group, message.content)? {
+            node.stop_timeout(cli::INTERRUPTED_LINGER);
+            bail!(
+                "interrupted while a link in {group} was backed up: {sent} messages were \
+                 queued; the next one and the rest of the input were not sent"
+            );
+        }
+        sent += 1;
     }
-    // Stopping flushes what is queued, then tells the peers we left.
-    node.stop();
-    Ok(())
+    cli::finish_sending(&node, &stop, sent)
 }

@@ -69,23 +69,37 @@ fn whisper(args: &WhisperArgs) -> anyhow::Result<()> {
     let stop = cli::stop_flag()?;
     let node = cli::start_node(&args.node)?;
     let Some(peer) = resolve(&node, args, &stop)? else {
-        node.stop();
+        node.stop_timeout(cli::INTERRUPTED_LINGER);
         return Ok(());
     };
+    let send = |content: Vec<Vec<u8>>| {
+        cli::send_or_stop(&stop, |t| node.whisper_timeout(peer, content.clone(), t))
+    };
+    let name = node.peer_name(peer).unwrap_or_default();
     if !args.message.is_empty() {
-        node.whisper(peer, vec![args.message.join(" ").into_bytes()])?;
-        node.stop();
-        return Ok(());
+        if !send(vec![args.message.join(" ").into_bytes()])? {
+            node.stop_timeout(cli::INTERRUPTED_LINGER);
+            bail!("interrupted while the link to {name} was backed up: the message was not sent");
+        }
+        return cli::finish_sending(&node, &stop, 1);
     }
     let lines = input::spawn_stdin(args.send.json);
+    let mut sent = 0u64;
     while !stop.load(Ordering::SeqCst) {
         match lines.recv_timeout(cli::TICK) {
-            Ok(m) => node.whisper(peer, m?.content)?,
+            Ok(m) => {
+                if !send(m?.content)? {
+                    node.stop_timeout(cli::INTERRUPTED_LINGER);
+                    bail!(
+                        "interrupted while the link to {name} was backed up: {sent} messages \
+                         were queued; the next one and the rest of the input were not sent"
+                    );
+                }
+                sent += 1;
+            }
             Err(RecvTimeoutError::Timeout) => while node.try_recv()?.is_some() {},
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    // Stopping flushes what is queued, then tells the peers we left.
-    node.stop();
-    Ok(())
+    cli::finish_sending(&node, &stop, sent)
 }

@@ -32,7 +32,7 @@
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr               |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr; also Ctrl-C or SIGTERM while zre-shout or zre-whisper waited for a backed-up link (the line says what was not sent) |
 //! | 2    | usage error (bad arguments), reported by clap                           |
 
 pub mod args;
@@ -100,6 +100,58 @@ pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
     }
     Ok(node)
 }
+
+/// Sends with `send` (a `whisper_timeout` or `shout_timeout` call given a timeout),
+/// looking at the stop flag every [`TICK`] while the link is backed up. Ok(false): the
+/// stop flag was set first, and nothing of this message was sent.
+pub fn send_or_stop(
+    stop: &AtomicBool,
+    mut send: impl FnMut(Duration) -> Result<(), crate::Error>,
+) -> anyhow::Result<bool> {
+    loop {
+        match send(TICK) {
+            Ok(()) => return Ok(true),
+            Err(crate::Error::Timeout) if stop.load(Ordering::SeqCst) => return Ok(false),
+            Err(crate::Error::Timeout) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits until every peer has taken what was sent ([`Node::flush`]), looking at the stop
+/// flag every [`TICK`]. Ok(false): the stop flag was set first.
+pub fn flush_or_stop(node: &Node, stop: &AtomicBool) -> anyhow::Result<bool> {
+    loop {
+        if node.flush(TICK)? {
+            return Ok(true);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+    }
+}
+
+/// How a sending command ends once its input is done: it waits until every peer has
+/// taken what was sent, then says goodbye. Interrupted (before or while it waits), it
+/// gives the peers [`INTERRUPTED_LINGER`] to answer, then stops; if some did not, it
+/// fails, saying that what was sent may not all have been delivered.
+pub fn finish_sending(node: &Node, stop: &AtomicBool, sent: u64) -> anyhow::Result<()> {
+    let delivered = if stop.load(Ordering::SeqCst) {
+        node.flush(INTERRUPTED_LINGER)?
+    } else {
+        flush_or_stop(node, stop)? || node.flush(INTERRUPTED_LINGER)?
+    };
+    if delivered || sent == 0 {
+        node.stop_timeout(INTERRUPTED_LINGER);
+        return Ok(());
+    }
+    node.stop_timeout(INTERRUPTED_LINGER);
+    anyhow::bail!("interrupted: {sent} messages were sent, and not all of them were delivered")
+}
+
+/// How long a stop on Ctrl-C or SIGTERM gives queued messages to leave: a user who
+/// interrupts wants the command gone within a blink, and a backed-up link will not drain.
+pub const INTERRUPTED_LINGER: Duration = Duration::from_millis(50);
 
 /// Waits until `ready` holds, the deadline passes, or the stop flag is set, reading (and
 /// dropping) the node's events meanwhile. Returns whether `ready` held.

@@ -742,11 +742,33 @@ impl NodeState {
 
     /// True once a stop was requested and every ready peer answered its PING.
     pub fn is_drained(&self) -> bool {
-        self.draining
-            && self
-                .peers
-                .values()
-                .all(|p| !p.ready || p.pings_outstanding == 0)
+        self.draining && self.is_flushed()
+    }
+
+    /// The application wants to know when every ready peer has taken what we sent it so
+    /// far: PING each one. A peer answers a PING only after reading everything we sent
+    /// before it (one TCP stream, read in order), so [`NodeState::is_flushed`] turns true
+    /// once all have answered (or left).
+    pub fn handle_flush_request(&mut self, _now: Instant) {
+        if self.stopped {
+            return;
+        }
+        let ready: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.ready)
+            .map(|p| p.uuid)
+            .collect();
+        for uuid in ready {
+            self.send(&uuid, Body::Ping, Vec::new());
+        }
+    }
+
+    /// True when no ready peer owes us an answer to a PING.
+    pub fn is_flushed(&self) -> bool {
+        self.peers
+            .values()
+            .all(|p| !p.ready || p.pings_outstanding == 0)
     }
 
     /// Stop: forget every peer (no EXIT events: the node itself is going), emit STOP and
