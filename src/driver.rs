@@ -10,6 +10,12 @@
 //! one waits for events, to read the mailbox itself (the driver then leaves the mailbox
 //! out of its own wait). Either way a message crosses no thread hand-off that raw libzmq
 //! would not have. Nothing here decides protocol behaviour.
+//!
+//! Memory is bounded end to end. Sending: a link holds [`SEND_HWM`] messages and whisper
+//! and shout wait for room (`crate::link`). Receiving: the mailbox is read only while the
+//! application has fewer than `event_limit` events waiting ([`Core::event_room`]); past
+//! it, mail waits in libzmq ([`RECV_HWM`] per peer), then in TCP, and the sender waits.
+//! Whoever takes events while mail waits rings the driver to read on.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::ErrorKind;

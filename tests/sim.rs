@@ -848,3 +848,60 @@ fn a_killed_peer_is_evasive_silent_then_exit_whenever_it_dies() {
         }
     }
 }
+
+#[test]
+fn flush_is_done_once_every_ready_peer_answered_a_ping_sent_after_our_messages() {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(0.5));
+    let now = lan.now;
+    let u1 = lan.uuid(1);
+    assert!(lan.hosts[0].state.is_flushed(), "nothing owed yet");
+    lan.hosts[2].alive = false; // will never answer
+    lan.hosts[0]
+        .state
+        .handle_command(
+            now,
+            Command::Whisper {
+                peer: u1,
+                content: vec![b"delivered?".to_vec()],
+            },
+        )
+        .unwrap();
+    lan.hosts[0].state.handle_flush_request(now);
+    assert!(!lan.hosts[0].state.is_flushed());
+    lan.settle();
+    // Host 1 took the whisper and answered the PING behind it; host 2 still owes one.
+    assert_eq!(lan.kinds(1, 0).last(), Some(&"whisper"));
+    assert!(!lan.hosts[0].state.is_flushed());
+    // A peer that leaves owes nothing; the node itself did not stop.
+    lan.run_for(secs(31.0));
+    assert!(lan.hosts[0].state.is_flushed());
+    assert_eq!(lan.ready_peers(0), 1);
+}
+
+#[test]
+fn a_link_that_moves_keeps_a_peer_whose_answers_are_late_from_expiring() {
+    // Host 1's messages to host 0 never arrive (its answers wait behind a long queue);
+    // its beacons do. Without signs of progress the link expires at twice the expired
+    // timeout; with host 0's link to it moving every 5 s, it never does.
+    for moving in [false, true] {
+        let mut lan = Lan::new(2, timers());
+        lan.run_until(secs(0.5));
+        let u1 = lan.uuid(1);
+        lan.filter = Box::new(|from, to, _| !(from == 1 && to == 0));
+        for _ in 0..40 {
+            lan.run_for(secs(5.0));
+            if moving {
+                let now = lan.now;
+                lan.hosts[0].state.handle_link_progress(now, &u1);
+            }
+        }
+        let kinds = lan.kinds(0, 1);
+        if moving {
+            assert!(!kinds.contains(&"exit"), "{kinds:?}");
+            assert!(!kinds.contains(&"evasive"), "{kinds:?}");
+        } else {
+            assert!(kinds.contains(&"exit"), "the control expires: {kinds:?}");
+        }
+    }
+}
