@@ -852,7 +852,7 @@ impl Driver {
                 {
                     let now = Instant::now();
                     core.state.handle_stop_request(now);
-                    stop_by = Some(now + self.stop_linger);
+                    stop_by = Some(crate::proto::node::later(now, self.stop_linger));
                 }
                 let now = Instant::now();
                 core.clock = now;
@@ -882,7 +882,7 @@ impl Driver {
                 let mut look_again = None;
                 if core.app_watching {
                     if core.app_in_poll {
-                        look_again = core.app_deadline.map(|d| d + TIMEOUT_GRACE);
+                        look_again = core.app_deadline.and_then(|d| d.checked_add(TIMEOUT_GRACE));
                     } else if core.app_left_at + APP_GRACE > now {
                         look_again = Some(core.app_left_at + APP_GRACE);
                     } else {

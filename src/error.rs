@@ -37,6 +37,11 @@ pub enum Error {
     /// An invalid setting.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// A whisper or shout with no content frames. Zyre would read the next message's
+    /// frames as its content (its application gets one WHISPER holding the next event),
+    /// so none is sent; one empty frame (`vec![vec![]]`) is fine.
+    #[error("a whisper or shout needs at least one content frame")]
+    NoContent,
 }
 
 impl From<CommandError> for Error {

@@ -89,7 +89,9 @@ impl Builder {
         self
     }
 
-    /// How often to beacon (default 1 s).
+    /// How often to beacon (default 1 s). [`Builder::start`] checks every timer:
+    /// `interval` at least 10 ms, `evasive` at least 100 ms, `evasive < silent <
+    /// expired`, none longer than a day (see [`Timers::check`]).
     pub fn interval(mut self, d: Duration) -> Self {
         self.timers.interval = d;
         self
@@ -160,10 +162,7 @@ impl Builder {
         for (k, _) in &self.headers {
             check_string("header key", k)?;
         }
-        let t = &self.timers;
-        if t.interval.is_zero() || t.evasive.is_zero() || t.expired.is_zero() {
-            return Err(Error::Config("timers must be greater than zero".into()));
-        }
+        self.timers.check().map_err(Error::Config)?;
         let iface = iface::choose(self.interface.as_deref())?;
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
@@ -271,7 +270,12 @@ impl Node {
     /// once the message is queued, or fails if the peer leaves or the node stops
     /// meanwhile. Nothing is dropped. Other threads, other peers and the protocol's own
     /// messages do not wait for it.
+    ///
+    /// Content needs at least one frame ([`Error::NoContent`]).
     pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
         self.command(Command::Whisper { peer, content })
     }
 
@@ -284,7 +288,12 @@ impl Node {
     ///
     /// Like [`Node::whisper`], waits while the link to any member is backed up: a group
     /// goes at the pace of its slowest reader, and no member misses a shout.
+    ///
+    /// Content needs at least one frame ([`Error::NoContent`]).
     pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
         check_string("group", group)?;
         self.command(Command::Shout {
             group: group.to_string(),
@@ -534,5 +543,40 @@ mod tests {
             Node::builder().interface("no-such-if0").start(),
             Err(Error::Interface(_))
         ));
+    }
+
+    #[test]
+    fn timers_out_of_range_are_config_errors() {
+        // Before: 1 ns beaconed 233,284 times a second, Duration::MAX (a natural "never")
+        // panicked the driver thread, and evasive >= expired made peers flap.
+        let ms = Duration::from_millis;
+        let b = || Node::builder().interface("lo").port(47803);
+        let cases = [
+            (
+                b().interval(Duration::from_nanos(1)),
+                "interval (1ns) must be at least 10ms",
+            ),
+            (b().interval(Duration::MAX), "interval"),
+            (b().expired_timeout(Duration::MAX), "expired"),
+            (
+                b().evasive_timeout(ms(1)).expired_timeout(ms(2)),
+                "at least 100ms",
+            ),
+            (
+                b().evasive_timeout(ms(10_000)).expired_timeout(ms(5_000)),
+                "evasive (10s) must be shorter than expired (5s)",
+            ),
+            (b().silent_timeout(ms(4_000)), "silent (4s) must be longer"),
+            (
+                b().silent_timeout(ms(30_000)),
+                "must be shorter than expired",
+            ),
+        ];
+        for (builder, want) in cases {
+            match builder.start() {
+                Err(Error::Config(e)) => assert!(e.contains(want), "{e} lacks {want}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
     }
 }

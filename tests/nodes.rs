@@ -143,7 +143,7 @@ fn whisper_carries_multiframe_binary_content_exactly() {
     ib.expect("ENTER alice", is_enter(a.uuid()));
 
     a.whisper(b.uuid(), tricky_content()).unwrap();
-    a.whisper(b.uuid(), vec![]).unwrap(); // zero frames arrive as zero frames
+    a.whisper(b.uuid(), vec![vec![]]).unwrap(); // one empty frame arrives as one
     a.whisper_str(b.uuid(), "third").unwrap();
     let got: Vec<Event> = (0..3)
         .map(|i| ib.expect(&format!("whisper {i}"), is_whisper(a.uuid())))
@@ -159,7 +159,7 @@ fn whisper_carries_multiframe_binary_content_exactly() {
             Event::Whisper {
                 peer: a.uuid(),
                 name: "alice".into(),
-                content: vec![]
+                content: vec![vec![]]
             },
             Event::Whisper {
                 peer: a.uuid(),
@@ -230,10 +230,10 @@ fn shout_reaches_group_members_only_and_never_the_sender() {
 
     // A shout to a group nobody else is in goes nowhere, without error.
     a.shout_str("empty-group", "x").unwrap();
-    // Zero-frame shouts are delivered as zero frames.
-    b.shout("G", vec![]).unwrap();
+    // A shout of one empty frame is delivered as one empty frame.
+    b.shout("G", vec![vec![]]).unwrap();
     let e = ia.expect("empty SHOUT from bob", is_shout(b.uuid()));
-    assert_eq!(e.content(), Some(&vec![]));
+    assert_eq!(e.content(), Some(&vec![vec![]]));
     assert_eq!(e.group(), Some("G"));
 }
 
@@ -480,4 +480,30 @@ fn a_thread_blocked_in_recv_does_not_hold_up_others_looking_for_events() {
             "{got:?}"
         );
     });
+}
+
+#[test]
+fn zero_frame_whisper_and_shout_are_refused() {
+    // Zyre glues the next message onto a zero-frame WHISPER or SHOUT: its application got
+    // one WHISPER holding "EXIT", our UUID and name, and never the EXIT.
+    let a = start(47801, "alice");
+    let b = start(47801, "bob");
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    b.join("G").unwrap();
+    ia.expect("JOIN bob", |e| matches!(e, Event::Join { .. }));
+
+    assert!(matches!(a.whisper(b.uuid(), vec![]), Err(Error::NoContent)));
+    assert!(matches!(a.shout("G", vec![]), Err(Error::NoContent)));
+    // Nothing went out: the next whisper is the first bob sees.
+    a.whisper_str(b.uuid(), "after").unwrap();
+    let e = ib.expect("whisper from alice", is_whisper(a.uuid()));
+    assert_eq!(e.content(), Some(&vec![b"after".to_vec()]));
+    let stray: Vec<Event> = ib
+        .drain_for(Duration::from_millis(300))
+        .into_iter()
+        .filter(|e| matches!(e, Event::Shout { .. } | Event::Whisper { .. }))
+        .collect();
+    assert!(stray.is_empty(), "bob got {stray:?}");
 }

@@ -33,7 +33,7 @@
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
 //! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr               |
-//! | 2    | usage error (bad arguments), reported by clap                           |
+//! | 2    | usage error (bad arguments), reported by clap; timers that do not fit together (`--evasive` not below `--expired`) in one line `zre-xxx: error: ...` |
 
 pub mod args;
 pub mod docs;
@@ -55,7 +55,7 @@ use args::NodeArgs;
 pub const EXIT_OK: u8 = 0;
 /// Exit status for a runtime failure.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit status for a usage error (clap's own).
+/// Exit status for a usage error (clap's own, and timers that do not fit together).
 pub const EXIT_USAGE: u8 = 2;
 
 /// How long the main loops wait for an event before looking at the stop flag.
