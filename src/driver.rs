@@ -636,10 +636,12 @@ impl Core {
     }
 }
 
+/// Queues a verbose log line; it never writes here (often under the lock) and never
+/// waits for stderr (see crate::log).
 fn log(state: &NodeState, line: &str) {
     if state.config().verbose {
         let id = uuid_hex(&state.config().uuid);
-        eprintln!("zre[{}]: {line}", &id[..8]);
+        crate::log::line(format!("zre[{}]: {line}", &id[..8]));
     }
 }
 

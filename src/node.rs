@@ -134,7 +134,9 @@ impl Builder {
         self
     }
 
-    /// Log protocol decisions on stderr.
+    /// Log protocol decisions on stderr. Lines are written by a thread of their own; when
+    /// stderr does not keep up they are dropped ([`Node::log_lines_dropped`]), and a write
+    /// that fails (a closed pipe) is ignored.
     pub fn verbose(mut self, on: bool) -> Self {
         self.verbose = on;
         self
@@ -373,6 +375,13 @@ impl Node {
         rx.recv().map_err(|_| Error::Stopped)
     }
 
+    /// Verbose log lines (see [`Builder::verbose`]) dropped because stderr did not keep
+    /// up (a slow or stuck reader): logging drops lines rather than stall the node. The
+    /// count is for the whole process, whose nodes share one log writer.
+    pub fn log_lines_dropped(&self) -> u64 {
+        crate::log::dropped()
+    }
+
     /// The events, as a blocking iterator that ends after STOP.
     pub fn events(&self) -> Events<'_> {
         Events { node: self }
@@ -487,6 +496,8 @@ impl Node {
         if let Some(t) = thread {
             let _ = self.commands.send(Request::Stop);
             let _ = t.join();
+            // The verbose log's last lines (a stuck stderr does not hold us long).
+            crate::log::flush(Duration::from_millis(500));
         }
     }
 }
