@@ -34,6 +34,10 @@ pub enum Error {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The node's driver thread failed (a bug, or a socket error it cannot recover from)
+    /// and the node stopped: its sockets are closed and peers were told it left.
+    #[error("the node failed: {0}")]
+    DriverFailed(String),
     /// An invalid setting.
     #[error("invalid setting: {0}")]
     Config(String),

@@ -250,7 +250,46 @@ impl Node {
     }
 
     fn command(&self, cmd: Command) -> Result<(), Error> {
-        driver::command(&self.core, cmd)
+        driver::command(&self.core, cmd).map_err(|e| self.or_failure(e))
+    }
+
+    /// `Stopped` becomes `DriverFailed` when the driver ended by failing.
+    fn or_failure(&self, e: Error) -> Error {
+        match e {
+            Error::Stopped => match &driver::lock(&self.core).failure {
+                Some(why) => Error::DriverFailed(why.clone()),
+                None => Error::Stopped,
+            },
+            e => e,
+        }
+    }
+
+    /// The event queue is closed: the driver has ended. If it ended on its own (this
+    /// handle did not stop it), it failed: a panic closes the queue as it unwinds, and the
+    /// failure is recorded a moment later, before its thread ends. So wait for one or the
+    /// other (not for the thread's end alone: it waits for us to leave the mailbox).
+    fn ended(&self) -> Error {
+        loop {
+            let e = self.or_failure(Error::Stopped);
+            let finished = self
+                .thread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(true, JoinHandle::is_finished);
+            if matches!(e, Error::DriverFailed(_)) || finished {
+                return self.or_failure(Error::Stopped);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Testing only (feature `fault-injection`): makes the driver thread panic, as a bug
+    /// would.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_driver_panic(&self) {
+        let _ = self.commands.send(Request::InjectPanic);
     }
 
     /// Joins a group (nothing happens if already joined).
@@ -371,8 +410,10 @@ impl Node {
     /// `Err(Stopped)` once the node has stopped.
     pub fn stats(&self) -> Result<crate::proto::node::Stats, Error> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.commands.send(Request::Stats(tx))?;
-        rx.recv().map_err(|_| Error::Stopped)
+        self.commands
+            .send(Request::Stats(tx))
+            .map_err(|e| self.or_failure(e))?;
+        rx.recv().map_err(|_| self.or_failure(Error::Stopped))
     }
 
     /// Verbose log lines (see [`Builder::verbose`]) dropped because stderr did not keep
@@ -398,7 +439,9 @@ impl Node {
     }
 
     /// The next event, blocking; `Err(Stopped)` once the node stopped and every event
-    /// (STOP last) was read.
+    /// (STOP last) was read. If the node's driver failed (a bug), `Err(DriverFailed)`
+    /// once the events before the failure were read, and no STOP; peers were told we
+    /// left, as in a stop.
     pub fn recv(&self) -> Result<Event, Error> {
         self.next_event(None)?.ok_or(Error::Stopped)
     }
@@ -413,7 +456,7 @@ impl Node {
         let closed = self.events.take_all(&mut inbox);
         match inbox.pop_front() {
             Some(e) => Ok(Some(e)),
-            None if closed => Err(Error::Stopped),
+            None if closed => Err(self.ended()),
             None => Ok(None),
         }
     }

@@ -95,3 +95,54 @@ fn verbose_with_stderr_on_dev_full_still_prints_events() {
         .expect("/dev/full");
     listen_verbose_with_stderr(47811, Stdio::from(full));
 }
+
+#[test]
+fn a_driver_panic_exits_1_with_a_message_and_peers_see_exit_at_once() {
+    // Before: the tool took the dead driver for a clean stop and exited 0, and peers kept
+    // the dead node until expiry (here 60 s).
+    let port = 47812;
+    let mut observer = Proc::spawn(
+        LISTEN,
+        &[
+            node_args(port),
+            ["--name", "observer", "--expired", "60s"]
+                .map(String::from)
+                .to_vec(),
+        ]
+        .concat(),
+    );
+    let mut args = node_args(port);
+    args.extend(["--name", "victim", "--expired", "60s"].map(String::from));
+    let mut victim = Reaped(
+        Command::new(LISTEN)
+            .args(&args)
+            .env_remove("ZRE_INTERFACE")
+            .env_remove("ZRE_PORT")
+            .env("ZRE_INJECT_DRIVER_PANIC", "1s")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn zre-listen"),
+    );
+    let enter = observer.expect("enter", |v| kind(v) == "enter" && v["name"] == "victim");
+    observer.expect("exit at once", |v| {
+        kind(v) == "exit" && v["peer"] == enter["peer"]
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(s) = victim.0.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the victim did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut victim.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("zre-listen: error: the node failed: driver panicked: injected"),
+        "{err}"
+    );
+}

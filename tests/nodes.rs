@@ -507,3 +507,48 @@ fn zero_frame_whisper_and_shout_are_refused() {
         .collect();
     assert!(stray.is_empty(), "bob got {stray:?}");
 }
+
+#[test]
+fn a_driver_panic_is_an_error_and_peers_see_exit_at_once() {
+    // Before: it looked like a clean stop (recv said Stopped), the mailbox stayed bound,
+    // no port-0 beacon went out, and peers kept the dead node until expiry (here 120 s).
+    let long = Duration::from_secs(120);
+    let a = builder(47804, "alice")
+        .expired_timeout(long)
+        .start()
+        .unwrap();
+    let b = builder(47804, "bob").expired_timeout(long).start().unwrap();
+    let mut ib = inbox(&b, "bob");
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    let end = Instant::now() + DEADLINE;
+    while a.peer_name(b.uuid()).is_none() {
+        a.recv_timeout(Duration::from_millis(100)).unwrap();
+        assert!(Instant::now() < end, "alice never saw bob");
+    }
+
+    a.inject_driver_panic();
+    ib.expect("EXIT alice at once", is_exit(a.uuid()));
+    // Alice's application reads what came before, then the failure: no STOP.
+    let why = loop {
+        match a.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(e)) => assert!(!matches!(e, Event::Stop), "STOP after a failure"),
+            Ok(None) => assert!(Instant::now() < end, "recv never failed"),
+            Err(Error::DriverFailed(why)) => break why,
+            Err(e) => panic!("recv: {e}"),
+        }
+    };
+    assert!(why.contains("injected"), "{why}");
+    assert!(matches!(a.recv(), Err(Error::DriverFailed(_))));
+    assert!(matches!(
+        a.whisper_str(b.uuid(), "x"),
+        Err(Error::DriverFailed(_))
+    ));
+    assert!(matches!(a.stats(), Err(Error::DriverFailed(_))));
+    // The mailbox is closed: its port can be bound again.
+    let port: u16 = a.endpoint().rsplit(':').next().unwrap().parse().unwrap();
+    while let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+        assert!(Instant::now() < end, "mailbox port {port} still bound: {e}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.stop();
+}

@@ -32,7 +32,7 @@
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr               |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died) |
 //! | 2    | usage error (bad arguments), reported by clap; timers that do not fit together (`--evasive` not below `--expired`) in one line `zre-xxx: error: ...` |
 
 pub mod args;
@@ -97,6 +97,13 @@ pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
     let node = args.builder().start().context("cannot start the node")?;
     for g in &args.groups {
         node.join(g).with_context(|| format!("cannot join {g}"))?;
+    }
+    // Testing only: ZRE_INJECT_DRIVER_PANIC=D makes the driver panic D after start.
+    #[cfg(feature = "fault-injection")]
+    if let Some(d) = std::env::var_os("ZRE_INJECT_DRIVER_PANIC") {
+        let d = d.to_str().and_then(|d| args::parse_duration(d).ok());
+        std::thread::sleep(d.unwrap_or_default());
+        node.inject_driver_panic();
     }
     Ok(node)
 }
