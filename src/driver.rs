@@ -780,8 +780,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .name(thread_name)
         .spawn(move || {
             // A panic (a bug) must not look like a clean stop: record it and say goodbye.
-            // The event queue closed as the driver unwound; `Node::recv` waits for this
-            // thread to end before it reports the failure.
+            // The event queue closed as the driver unwound; `Node::recv` waits until the
+            // failure is recorded (or this thread ended) before it reports how it ended.
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
             if let Err(panic) = run {
                 let why = panic

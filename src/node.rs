@@ -270,17 +270,18 @@ impl Node {
     /// other (not for the thread's end alone: it waits for us to leave the mailbox).
     fn ended(&self) -> Error {
         loop {
-            let e = self.or_failure(Error::Stopped);
+            // Looked at before the failure: a thread that has finished recorded it.
             let finished = self
                 .thread
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
                 .map_or(true, JoinHandle::is_finished);
-            if matches!(e, Error::DriverFailed(_)) || finished {
-                return self.or_failure(Error::Stopped);
+            match self.or_failure(Error::Stopped) {
+                e @ Error::DriverFailed(_) => return e,
+                e if finished => return e,
+                _ => std::thread::sleep(Duration::from_millis(1)),
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -351,6 +352,7 @@ impl Node {
     pub fn require_peer(&self, uuid: Uuid, endpoint: &str) -> Result<(), Error> {
         self.commands
             .send(Request::Discovered(uuid, endpoint.to_string()))
+            .map_err(|e| self.or_failure(e))
     }
 
     /// The peers that have entered and not exited.
