@@ -101,6 +101,9 @@ pub(crate) enum Request {
     Stats(std::sync::mpsc::Sender<crate::proto::node::Stats>),
     /// Stop, giving what is queued at most this long to leave (None: the stop linger).
     Stop(Option<Duration>),
+    /// Testing only: panic, as a bug in the driver would.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
 }
 
 /// The application's side of the command queue: bounded (so a burst of requests waits
@@ -282,6 +285,9 @@ pub(crate) struct Core {
     identity: zmq::Message,
     frame: zmq::Message,
     part: zmq::Message,
+    /// Why the driver ended, if it failed (a panic, a poll error): the application sees
+    /// `Error::DriverFailed` once it has read the events before it.
+    pub(crate) failure: Option<String>,
 }
 
 impl Core {
@@ -717,19 +723,18 @@ impl Core {
     }
 }
 
+/// Queues a verbose log line; it never writes here (often under the lock) and never
+/// waits for stderr (see crate::log).
 fn log(state: &NodeState, line: &str) {
     if state.config().verbose {
         let id = uuid_hex(&state.config().uuid);
-        eprintln!("zre[{}]: {line}", &id[..8]);
+        crate::log::line(format!("zre[{}]: {line}", &id[..8]));
     }
 }
 
 pub(crate) fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|p| p.into_inner())
 }
-
-/// A limit that stands for "none" where an `Instant` must be computed.
-const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// How long an application thread waiting for room on a link sleeps at most before it
 /// looks again: the descriptor it sleeps on only says "look", and another thread may have
@@ -911,6 +916,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         identity: zmq::Message::new(),
         frame: zmq::Message::new(),
         part: zmq::Message::new(),
+        failure: None,
     }));
     let driver = Driver {
         core: core.clone(),
@@ -927,9 +933,24 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         retry_every: Duration::from_millis(ROOM_WAIT_MS as u64),
         backlog_seen: 0,
     };
+    let shared = core.clone();
     let thread = std::thread::Builder::new()
         .name(thread_name)
-        .spawn(move || driver.run())
+        .spawn(move || {
+            // A panic (a bug) must not look like a clean stop: record it and say goodbye.
+            // The event queue closed as the driver unwound; `Node::recv` waits until the
+            // failure is recorded (or this thread ended) before it reports how it ended.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
+            if let Err(panic) = run {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let end = || fail(&shared, &format!("driver panicked: {why}"));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(end));
+            }
+        })
         .map_err(io_err("spawn driver thread"))?;
     Ok(Running {
         thread,
@@ -1015,8 +1036,7 @@ impl Driver {
                         core.state.handle_stop_request(now);
                         core.stopping = true;
                         core.read_mailbox();
-                        // A linger too long to add is no limit but the peers' answers.
-                        stop_by = Some(now.checked_add(linger).unwrap_or(now + YEAR));
+                        stop_by = Some(crate::proto::node::later(now, linger));
                     }
                 }
                 let now = Instant::now();
@@ -1047,7 +1067,7 @@ impl Driver {
                 let mut look_again = None;
                 if core.app_watching {
                     if core.app_in_poll {
-                        look_again = core.app_deadline.map(|d| d + TIMEOUT_GRACE);
+                        look_again = core.app_deadline.and_then(|d| d.checked_add(TIMEOUT_GRACE));
                     } else if core.app_left_at + APP_GRACE > now {
                         look_again = Some(core.app_left_at + APP_GRACE);
                     } else {
@@ -1200,6 +1220,8 @@ impl Driver {
                     let _ = reply.send(stats);
                 }
                 Some(Request::Stop(linger)) => return Some(linger.unwrap_or(self.stop_linger)),
+                #[cfg(feature = "fault-injection")]
+                Some(Request::InjectPanic) => panic!("injected by Node::inject_driver_panic"),
                 None => return closed.then_some(self.stop_linger),
             }
             // Keep the outgoing queue short while a burst of requests is read.
@@ -1283,14 +1305,49 @@ impl Driver {
     }
 
     fn fatal(&self, what: &str) {
-        let mut core = self.close_mailbox();
-        log(&core.state, &format!("driver stopping: {what}"));
-        core.state.handle_stop(Instant::now());
-        core.ctx = None;
-        core.router = None;
-        core.links.clear();
-        core.backlogged = 0;
-        core.flush();
+        fail(&self.core, what);
+    }
+}
+
+/// The driver failed (`why`): records it for the application, closes the sockets and
+/// says goodbye with the port-0 beacon, so peers see EXIT at once rather than after the
+/// expired timeout. Events queued before are handed over, but no STOP: the application
+/// sees `Error::DriverFailed` where a clean stop ends with STOP and `Error::Stopped`.
+fn fail(core: &Mutex<Core>, why: &str) {
+    // First, as an application thread that found the event queue closed waits for it
+    // (and may be the mailbox's reader, which the wait below waits for).
+    lock(core).failure.get_or_insert_with(|| why.to_string());
+    // As `Driver::close_mailbox`: no application thread may be polling the mailbox's
+    // descriptor when it closes.
+    let give_up = Instant::now() + Duration::from_secs(5);
+    let mut core = loop {
+        let mut core = lock(core);
+        core.closing = true;
+        if !(core.app_watching && core.app_in_poll) || Instant::now() >= give_up {
+            core.app_watching = false;
+            break core;
+        }
+        core.events.wake_waiters();
+        drop(core);
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    log(&core.state, &format!("driver failed: {why}"));
+    // The state machine may be what failed: then the goodbye is made here.
+    let uuid = core.state.config().uuid;
+    let leaving = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        core.state.handle_stop(Instant::now())
+    }))
+    .unwrap_or_else(|_| crate::proto::beacon::Beacon::new(uuid, 0).encode());
+    core.router = None;
+    core.links.clear();
+    core.backlogged = 0;
+    core.ctx = None;
+    // What the state machine still wants sent goes first (a beacon among it must not
+    // follow the goodbye); its messages go nowhere now.
+    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.flush()));
+    let _ = core.udp.send_to(&leaving, core.beacon_to);
+    if flushed.is_ok() {
+        core.outgoing.retain(|e| !matches!(e, Event::Stop));
         core.publish();
     }
 }

@@ -38,9 +38,18 @@ pub enum Error {
     /// backed up: nothing was sent.
     #[error("timed out: the link is backed up")]
     Timeout,
+    /// The node's driver thread failed (a bug, or a socket error it cannot recover from)
+    /// and the node stopped: its sockets are closed and peers were told it left.
+    #[error("the node failed: {0}")]
+    DriverFailed(String),
     /// An invalid setting.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// A whisper or shout with no content frames. Zyre would read the next message's
+    /// frames as its content (its application gets one WHISPER holding the next event),
+    /// so none is sent; one empty frame (`vec![vec![]]`) is fine.
+    #[error("a whisper or shout needs at least one content frame")]
+    NoContent,
 }
 
 impl From<CommandError> for Error {

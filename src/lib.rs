@@ -10,6 +10,8 @@
 //! - `link` (private): one peer's DEALER and back-pressure (whisper and shout wait while
 //!   it is backed up; protocol messages queue behind them and never wait).
 //! - `queue` (private): batched hand-over between threads, and the doorbell.
+//! - `log` (private): the verbose log, written to stderr by its own thread; lines that
+//!   do not fit its queue are dropped and counted, never waited for.
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
@@ -24,6 +26,7 @@ mod driver;
 pub mod error;
 pub mod iface;
 mod link;
+mod log;
 pub mod node;
 pub mod proto;
 mod queue;

@@ -92,7 +92,9 @@ impl Builder {
         self
     }
 
-    /// How often to beacon (default 1 s).
+    /// How often to beacon (default 1 s). [`Builder::start`] checks every timer:
+    /// `interval` at least 10 ms, `evasive` at least 100 ms, `evasive < silent <
+    /// expired`, none longer than a day (see [`Timers::check`]).
     pub fn interval(mut self, d: Duration) -> Self {
         self.timers.interval = d;
         self
@@ -135,7 +137,9 @@ impl Builder {
         self
     }
 
-    /// Log protocol decisions on stderr.
+    /// Log protocol decisions on stderr. Lines are written by a thread of their own; when
+    /// stderr does not keep up they are dropped ([`Node::log_lines_dropped`]), and a write
+    /// that fails (a closed pipe) is ignored.
     pub fn verbose(mut self, on: bool) -> Self {
         self.verbose = on;
         self
@@ -177,10 +181,7 @@ impl Builder {
         for (k, _) in &self.headers {
             check_string("header key", k)?;
         }
-        let t = &self.timers;
-        if t.interval.is_zero() || t.evasive.is_zero() || t.expired.is_zero() {
-            return Err(Error::Config("timers must be greater than zero".into()));
-        }
+        self.timers.check().map_err(Error::Config)?;
         let iface = iface::choose(self.interface.as_deref())?;
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
@@ -271,12 +272,57 @@ impl Node {
     }
 
     fn command(&self, cmd: Command) -> Result<(), Error> {
-        driver::command(&self.core, cmd, None)
+        self.command_until(cmd, None)
+    }
+
+    /// A command whose wait for room on a backed-up link ends at `deadline`.
+    fn command_until(&self, cmd: Command, deadline: Option<Instant>) -> Result<(), Error> {
+        driver::command(&self.core, cmd, deadline).map_err(|e| self.or_failure(e))
     }
 
     /// A deadline `timeout` from now; one too far to compute is none.
     fn deadline(timeout: Duration) -> Option<Instant> {
         Instant::now().checked_add(timeout)
+    }
+
+    /// `Stopped` becomes `DriverFailed` when the driver ended by failing.
+    fn or_failure(&self, e: Error) -> Error {
+        match e {
+            Error::Stopped => match &driver::lock(&self.core).failure {
+                Some(why) => Error::DriverFailed(why.clone()),
+                None => Error::Stopped,
+            },
+            e => e,
+        }
+    }
+
+    /// The event queue is closed: the driver has ended. If it ended on its own (this
+    /// handle did not stop it), it failed: a panic closes the queue as it unwinds, and the
+    /// failure is recorded a moment later, before its thread ends. So wait for one or the
+    /// other (not for the thread's end alone: it waits for us to leave the mailbox).
+    fn ended(&self) -> Error {
+        loop {
+            // Looked at before the failure: a thread that has finished recorded it.
+            let finished = self
+                .thread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(true, JoinHandle::is_finished);
+            match self.or_failure(Error::Stopped) {
+                e @ Error::DriverFailed(_) => return e,
+                e if finished => return e,
+                _ => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// Testing only (feature `fault-injection`): makes the driver thread panic, as a bug
+    /// would.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_driver_panic(&self) {
+        let _ = self.commands.send(Request::InjectPanic);
     }
 
     /// Joins a group (nothing happens if already joined).
@@ -304,7 +350,12 @@ impl Node {
     /// expires: at most twice the expired timeout (60 s by default) after its last
     /// message. [`Node::whisper_timeout`] sets a limit; [`Node::stop`] on another thread
     /// ends the wait with [`Error::Stopped`].
+    ///
+    /// Content needs at least one frame ([`Error::NoContent`]).
     pub fn whisper(&self, peer: Uuid, content: Content) -> Result<(), Error> {
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
         self.command(Command::Whisper { peer, content })
     }
 
@@ -316,11 +367,10 @@ impl Node {
         content: Content,
         timeout: Duration,
     ) -> Result<(), Error> {
-        driver::command(
-            &self.core,
-            Command::Whisper { peer, content },
-            Self::deadline(timeout),
-        )
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
+        self.command_until(Command::Whisper { peer, content }, Self::deadline(timeout))
     }
 
     /// Sends one text frame to one peer.
@@ -333,7 +383,12 @@ impl Node {
     /// Like [`Node::whisper`], waits while the link to any member is backed up: a group
     /// goes at the pace of its slowest reader, and no member misses a shout. How long it
     /// may wait is as for [`Node::whisper`], for each member in turn.
+    ///
+    /// Content needs at least one frame ([`Error::NoContent`]).
     pub fn shout(&self, group: &str, content: Content) -> Result<(), Error> {
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
         check_string("group", group)?;
         self.command(Command::Shout {
             group: group.to_string(),
@@ -349,12 +404,15 @@ impl Node {
         content: Content,
         timeout: Duration,
     ) -> Result<(), Error> {
+        if content.is_empty() {
+            return Err(Error::NoContent);
+        }
         check_string("group", group)?;
         let cmd = Command::Shout {
             group: group.to_string(),
             content,
         };
-        driver::command(&self.core, cmd, Self::deadline(timeout))
+        self.command_until(cmd, Self::deadline(timeout))
     }
 
     /// Sends one text frame to every peer in `group`.
@@ -370,13 +428,14 @@ impl Node {
     /// its messages were delivered before it says goodbye. While it waits, the node reads
     /// on past its event limit, as for a send that waits.
     pub fn flush(&self, timeout: Duration) -> Result<bool, Error> {
-        driver::flush(&self.core, Self::deadline(timeout))
+        driver::flush(&self.core, Self::deadline(timeout)).map_err(|e| self.or_failure(e))
     }
 
     /// Connects to a peer known by other means than beacons (a static peer).
     pub fn require_peer(&self, uuid: Uuid, endpoint: &str) -> Result<(), Error> {
         self.commands
             .send(Request::Discovered(uuid, endpoint.to_string()))
+            .map_err(|e| self.or_failure(e))
     }
 
     /// The peers that have entered and not exited.
@@ -436,8 +495,17 @@ impl Node {
     /// `Err(Stopped)` once the node has stopped.
     pub fn stats(&self) -> Result<crate::proto::node::Stats, Error> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.commands.send(Request::Stats(tx))?;
-        rx.recv().map_err(|_| Error::Stopped)
+        self.commands
+            .send(Request::Stats(tx))
+            .map_err(|e| self.or_failure(e))?;
+        rx.recv().map_err(|_| self.or_failure(Error::Stopped))
+    }
+
+    /// Verbose log lines (see [`Builder::verbose`]) dropped because stderr did not keep
+    /// up (a slow or stuck reader): logging drops lines rather than stall the node. The
+    /// count is for the whole process, whose nodes share one log writer.
+    pub fn log_lines_dropped(&self) -> u64 {
+        crate::log::dropped()
     }
 
     /// The events, as a blocking iterator that ends after STOP.
@@ -456,7 +524,9 @@ impl Node {
     }
 
     /// The next event, blocking; `Err(Stopped)` once the node stopped and every event
-    /// (STOP last) was read.
+    /// (STOP last) was read. If the node's driver failed (a bug), `Err(DriverFailed)`
+    /// once the events before the failure were read, and no STOP; peers were told we
+    /// left, as in a stop.
     pub fn recv(&self) -> Result<Event, Error> {
         self.next_event(None)?.ok_or(Error::Stopped)
     }
@@ -475,7 +545,7 @@ impl Node {
         }
         match inbox.pop_front() {
             Some(e) => Ok(Some(e)),
-            None if closed => Err(Error::Stopped),
+            None if closed => Err(self.ended()),
             None => Ok(None),
         }
     }
@@ -569,6 +639,8 @@ impl Node {
         if let Some(t) = thread {
             let _ = self.commands.send(Request::Stop(linger));
             let _ = t.join();
+            // The verbose log's last lines (a stuck stderr does not hold us long).
+            crate::log::flush(Duration::from_millis(500));
         }
     }
 }
@@ -625,5 +697,40 @@ mod tests {
             Node::builder().interface("no-such-if0").start(),
             Err(Error::Interface(_))
         ));
+    }
+
+    #[test]
+    fn timers_out_of_range_are_config_errors() {
+        // Before: 1 ns beaconed 233,284 times a second, Duration::MAX (a natural "never")
+        // panicked the driver thread, and evasive >= expired made peers flap.
+        let ms = Duration::from_millis;
+        let b = || Node::builder().interface("lo").port(47803);
+        let cases = [
+            (
+                b().interval(Duration::from_nanos(1)),
+                "interval (1ns) must be at least 10ms",
+            ),
+            (b().interval(Duration::MAX), "interval"),
+            (b().expired_timeout(Duration::MAX), "expired"),
+            (
+                b().evasive_timeout(ms(1)).expired_timeout(ms(2)),
+                "at least 100ms",
+            ),
+            (
+                b().evasive_timeout(ms(10_000)).expired_timeout(ms(5_000)),
+                "evasive (10s) must be shorter than expired (5s)",
+            ),
+            (b().silent_timeout(ms(4_000)), "silent (4s) must be longer"),
+            (
+                b().silent_timeout(ms(30_000)),
+                "must be shorter than expired",
+            ),
+        ];
+        for (builder, want) in cases {
+            match builder.start() {
+                Err(Error::Config(e)) => assert!(e.contains(want), "{e} lacks {want}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
     }
 }

@@ -155,3 +155,61 @@ fn no_such_interface_is_one_line_exit_1() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("zre-listen: error: "), "{err}");
 }
+
+#[test]
+fn out_of_range_durations_are_usage_errors_in_one_line() {
+    // Before: --timeout/--wait too long to add to the clock panicked (exit 101),
+    // --interval 1ns flooded the LAN, --interval of a billion years sent no beacon and
+    // exited 0, and evasive >= expired was accepted (peers flapped).
+    let port = 47800.to_string();
+    let lo = ["--interface", "lo", "--port", &port];
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (LISTEN, vec!["--timeout", "500000000000y"], "at most a year"),
+        (
+            SHOUT,
+            vec!["--wait", "500000000000y", "G", "hi"],
+            "at most a year",
+        ),
+        (LISTEN, vec!["--interval", "500000000000y"], "at most"),
+        (LISTEN, vec!["--interval", "2d"], "at most a day"),
+        (LISTEN, vec!["--interval", "1ns"], "at least 10ms"),
+        (PING, vec!["--beacon-interval", "1ms"], "at least 10ms"),
+        (PING, vec!["--interval", "500000000000y"], "at most a year"),
+        (LISTEN, vec!["--expired", "2d"], "at most a day"),
+        (
+            LISTEN,
+            vec!["--evasive", "10s", "--expired", "5s"],
+            "evasive (10s) must be shorter than expired (5s)",
+        ),
+        (
+            LISTEN,
+            vec!["--evasive", "1ms", "--expired", "2ms"],
+            "at least 100ms",
+        ),
+        (
+            WHISPER,
+            vec!["--evasive", "5s", "--expired", "6s", "somebody", "hi"],
+            "must be shorter than expired (6s)",
+        ),
+        (
+            DIR,
+            vec!["--evasive", "30s", "/tmp/x"],
+            "must be shorter than",
+        ),
+    ];
+    for (bin, extra, want) in cases {
+        let mut args: Vec<&str> = lo.to_vec();
+        args.extend(&extra);
+        let (code, out, err) = run(bin, &args);
+        assert_eq!(code, Some(2), "{bin} {extra:?}: {err}");
+        assert!(out.is_empty(), "{bin} {extra:?}: {out}");
+        // clap's own "error: ..." (then a hint), or ours: one line "zre-xxx: error: ...".
+        let first = err.lines().next().unwrap_or_default();
+        let ours = first.starts_with(&format!("{}: error: ", bin.rsplit('/').next().unwrap()));
+        assert!(ours == (err.lines().count() == 1), "{bin} {extra:?}: {err}");
+        assert!(
+            (first.starts_with("error: ") || ours) && first.contains(want),
+            "{bin} {extra:?}: want {want:?} in the first line: {err}"
+        );
+    }
+}

@@ -93,3 +93,21 @@ fn whisper_to_nobody_fails() {
         "{err}"
     );
 }
+
+#[test]
+fn json_zero_frames_is_an_error_naming_the_line() {
+    // Before: sent as a zero-frame shout (Zyre glues the next message onto it), exit 0.
+    let mut shout = Proc::spawn_stdin(
+        SHOUT,
+        &with(47802, &["--name", "s", "--peers", "0", "--json"]),
+    );
+    shout.write_stdin(b"{\"group\":\"G\",\"text\":\"ok\"}\n{\"group\":\"G\",\"frames\":[]}\n");
+    shout.close_stdin();
+    shout.assert_exit(1);
+    let err = shout.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("zre-shout: error: stdin line 2: \"frames\" is empty"),
+        "{err}"
+    );
+}

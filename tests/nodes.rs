@@ -143,7 +143,7 @@ fn whisper_carries_multiframe_binary_content_exactly() {
     ib.expect("ENTER alice", is_enter(a.uuid()));
 
     a.whisper(b.uuid(), tricky_content()).unwrap();
-    a.whisper(b.uuid(), vec![]).unwrap(); // zero frames arrive as zero frames
+    a.whisper(b.uuid(), vec![vec![]]).unwrap(); // one empty frame arrives as one
     a.whisper_str(b.uuid(), "third").unwrap();
     let got: Vec<Event> = (0..3)
         .map(|i| ib.expect(&format!("whisper {i}"), is_whisper(a.uuid())))
@@ -159,7 +159,7 @@ fn whisper_carries_multiframe_binary_content_exactly() {
             Event::Whisper {
                 peer: a.uuid(),
                 name: "alice".into(),
-                content: vec![]
+                content: vec![vec![]]
             },
             Event::Whisper {
                 peer: a.uuid(),
@@ -230,10 +230,10 @@ fn shout_reaches_group_members_only_and_never_the_sender() {
 
     // A shout to a group nobody else is in goes nowhere, without error.
     a.shout_str("empty-group", "x").unwrap();
-    // Zero-frame shouts are delivered as zero frames.
-    b.shout("G", vec![]).unwrap();
+    // A shout of one empty frame is delivered as one empty frame.
+    b.shout("G", vec![vec![]]).unwrap();
     let e = ia.expect("empty SHOUT from bob", is_shout(b.uuid()));
-    assert_eq!(e.content(), Some(&vec![]));
+    assert_eq!(e.content(), Some(&vec![vec![]]));
     assert_eq!(e.group(), Some("G"));
 }
 
@@ -480,4 +480,87 @@ fn a_thread_blocked_in_recv_does_not_hold_up_others_looking_for_events() {
             "{got:?}"
         );
     });
+}
+
+#[test]
+fn zero_frame_whisper_and_shout_are_refused() {
+    // Zyre glues the next message onto a zero-frame WHISPER or SHOUT: its application got
+    // one WHISPER holding "EXIT", our UUID and name, and never the EXIT.
+    let a = start(47801, "alice");
+    let b = start(47801, "bob");
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    b.join("G").unwrap();
+    ia.expect("JOIN bob", |e| matches!(e, Event::Join { .. }));
+
+    assert!(matches!(a.whisper(b.uuid(), vec![]), Err(Error::NoContent)));
+    assert!(matches!(a.shout("G", vec![]), Err(Error::NoContent)));
+    // Nothing went out: the next whisper is the first bob sees.
+    a.whisper_str(b.uuid(), "after").unwrap();
+    let e = ib.expect("whisper from alice", is_whisper(a.uuid()));
+    assert_eq!(e.content(), Some(&vec![b"after".to_vec()]));
+    let stray: Vec<Event> = ib
+        .drain_for(Duration::from_millis(300))
+        .into_iter()
+        .filter(|e| matches!(e, Event::Shout { .. } | Event::Whisper { .. }))
+        .collect();
+    assert!(stray.is_empty(), "bob got {stray:?}");
+}
+
+#[test]
+fn a_driver_panic_is_an_error_and_peers_see_exit_at_once() {
+    // Before: it looked like a clean stop (recv said Stopped), the mailbox stayed bound,
+    // no port-0 beacon went out, and peers kept the dead node until expiry (here 120 s).
+    let long = Duration::from_secs(120);
+    let a = builder(47804, "alice")
+        .expired_timeout(long)
+        .start()
+        .unwrap();
+    let b = builder(47804, "bob").expired_timeout(long).start().unwrap();
+    let mut ib = inbox(&b, "bob");
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    let end = Instant::now() + DEADLINE;
+    while a.peer_name(b.uuid()).is_none() {
+        a.recv_timeout(Duration::from_millis(100)).unwrap();
+        assert!(Instant::now() < end, "alice never saw bob");
+    }
+
+    // Alice's application waits in recv (reading the mailbox itself) when the driver
+    // dies: it reads what came before, then the failure, and no STOP.
+    let why = std::thread::scope(|s| {
+        let reader = s.spawn(|| loop {
+            match a.recv() {
+                Ok(e) => assert!(!matches!(e, Event::Stop), "STOP after a failure"),
+                Err(Error::DriverFailed(why)) => break (why, Instant::now()),
+                Err(e) => panic!("recv: {e}"),
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let injected = Instant::now();
+        a.inject_driver_panic();
+        ib.expect("EXIT alice at once", is_exit(a.uuid()));
+        let (why, at) = reader.join().unwrap();
+        // Not held up by the driver's wait for the reader to leave the mailbox (5 s).
+        assert!(
+            at - injected < Duration::from_secs(2),
+            "{:?}",
+            at - injected
+        );
+        why
+    });
+    assert!(why.contains("injected"), "{why}");
+    assert!(matches!(a.recv(), Err(Error::DriverFailed(_))));
+    assert!(matches!(
+        a.whisper_str(b.uuid(), "x"),
+        Err(Error::DriverFailed(_))
+    ));
+    assert!(matches!(a.stats(), Err(Error::DriverFailed(_))));
+    // The mailbox is closed: its port can be bound again.
+    let port: u16 = a.endpoint().rsplit(':').next().unwrap().parse().unwrap();
+    while let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+        assert!(Instant::now() < end, "mailbox port {port} still bound: {e}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.stop();
 }

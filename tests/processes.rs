@@ -70,9 +70,11 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     let e = q.expect("WHISPER from proc-a", js("whisper", p.uuid));
     assert_eq!(frames_of(&e), content);
     assert_eq!(e["name"], "proc-a");
-    p.send(json!({"cmd": "whisper", "peer": zre::uuid_hex(&local.uuid()), "frames": []}));
+    // One empty frame (zero frames are refused: Error::NoContent).
+    let empty = vec![Vec::new()];
+    p.send(json!({"cmd": "whisper", "peer": zre::uuid_hex(&local.uuid()), "frames": b64(&empty)}));
     let e = il.expect("empty WHISPER from proc-a", is_whisper(p.uuid));
-    assert_eq!(e.content(), Some(&vec![]));
+    assert_eq!(e.content(), Some(&empty));
     local.whisper(q.uuid, content.clone()).unwrap();
     let e = q.expect("WHISPER from local", js("whisper", local.uuid()));
     assert_eq!(frames_of(&e), content);

@@ -905,3 +905,22 @@ fn a_link_that_moves_keeps_a_peer_whose_answers_are_late_from_expiring() {
         }
     }
 }
+
+#[test]
+fn timers_too_long_to_add_to_the_clock_mean_never() {
+    // `NodeState` takes any timers (the builder checks ranges): Duration::MAX, a natural
+    // "never", used to overflow `Instant` and panic.
+    for silent in [None, Some(Duration::MAX)] {
+        let t = Timers {
+            interval: Duration::MAX,
+            evasive: Duration::MAX,
+            silent,
+            expired: Duration::MAX,
+        };
+        let mut lan = Lan::new(2, t);
+        lan.run_for(secs(600.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+        assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+        assert!(lan.hosts[0].state.poll_timeout().is_some());
+    }
+}

@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
-use clap::Parser;
 use serde_json::json;
+use zre::cli::args::Checked as _;
 use zre::cli::args::{DirArgs, DirFormat};
 use zre::cli::output::{now_rfc3339, Obj};
 use zre::cli::{self};
 use zre::{uuid_hex, Event, Uuid};
 
 fn main() -> ExitCode {
-    let args = DirArgs::parse();
+    let args = DirArgs::parse_checked();
     cli::run("zre-dir", || keep(&args))
 }
 

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use clap::Parser;
+use zre::cli::args::Checked as _;
 use zre::cli::{self, args::ListenArgs, output::Output};
 
 fn main() -> ExitCode {
-    let args = ListenArgs::parse();
+    let args = ListenArgs::parse_checked();
     cli::run("zre-listen", || listen(&args))
 }
 

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use serde_json::Value;
+use zre::cli::args::Checked as _;
 use zre::cli::args::{Format, PingArgs};
 use zre::cli::output::{now_rfc3339, Obj, Output};
 use zre::cli::{self};
@@ -21,7 +21,7 @@ const GROUP: &str = "GLOBAL";
 const HELLO: &[u8] = b"Hello";
 
 fn main() -> ExitCode {
-    let args = PingArgs::parse();
+    let args = PingArgs::parse_checked();
     cli::run("zre-ping", || Pinger::new(&args)?.run())
 }
 

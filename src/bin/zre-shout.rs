@@ -7,12 +7,12 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use clap::Parser;
+use zre::cli::args::Checked as _;
 use zre::cli::{self, args::ShoutArgs, input};
 use zre::Node;
 
 fn main() -> ExitCode {
-    let args = ShoutArgs::parse();
+    let args = ShoutArgs::parse_checked();
     cli::run("zre-shout", || shout(&args))
 }
 

@@ -6,12 +6,12 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use clap::Parser;
+use zre::cli::args::Checked as _;
 use zre::cli::{self, args::WhisperArgs, input};
 use zre::{uuid_hex, Node, Uuid};
 
 fn main() -> ExitCode {
-    let args = WhisperArgs::parse();
+    let args = WhisperArgs::parse_checked();
     cli::run("zre-whisper", || whisper(&args))
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, ValueEnum};
 
 use crate::node::Builder;
+use crate::proto::node::Timers;
 
 /// Flags shared by every command: who we are and how we find peers.
 #[derive(Debug, Clone, Args)]
@@ -52,16 +53,16 @@ pub struct NodeArgs {
     )]
     pub port: u16,
 
-    /// How often to send a beacon
-    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
+    /// How often to send a beacon (10ms to 1d)
+    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
 
-    /// A peer quiet this long is reported evasive
-    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "5s", value_parser = parse_duration)]
+    /// A peer quiet this long is reported evasive (100ms to 1d, less than --expired)
+    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "5s", value_parser = parse_timer)]
     pub evasive: Duration,
 
-    /// A peer quiet this long is removed (exit)
-    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    /// A peer quiet this long is removed (exit); at most 1d
+    #[arg(help_heading = "Node options", long, value_name = "D", default_value = "30s", value_parser = parse_timer)]
     pub expired: Duration,
 
     /// Log protocol decisions on stderr
@@ -70,6 +71,16 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// The timers these flags set, as the builder will check them.
+    pub fn timers(&self) -> Timers {
+        Timers {
+            interval: self.interval,
+            evasive: self.evasive,
+            silent: None,
+            expired: self.expired,
+        }
+    }
+
     /// A node builder configured from these flags (groups are joined after start).
     pub fn builder(&self) -> Builder {
         let mut b = crate::Node::builder()
@@ -294,14 +305,80 @@ pub struct DirArgs {
     pub node: NodeArgs,
 }
 
-/// Parses a humantime duration (`500ms`, `30s`, `1m`) that is greater than zero.
+/// The longest duration any flag takes: a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Parses a humantime duration (`500ms`, `30s`, `1m`) greater than zero and at most a
+/// year ([`MAX_DURATION`]), so that adding it to the clock cannot overflow.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
     }
+    if d > MAX_DURATION {
+        return Err("must be at most a year (365d)".into());
+    }
     Ok(d)
 }
+
+/// Parses a duration between `min` and a day ([`Timers::MAX`]).
+fn parse_between(s: &str, min: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    if d > Timers::MAX {
+        return Err("must be at most a day (1d)".into());
+    }
+    Ok(d)
+}
+
+/// Parses the beacon interval: 10 ms ([`Timers::MIN_INTERVAL`]) to a day. Beacons are
+/// broadcasts: more often would flood the LAN.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    parse_between(s, Timers::MIN_INTERVAL)
+}
+
+/// Parses a peer timer (`--evasive`, `--expired`): 100 ms ([`Timers::MIN_EVASIVE`]) to a
+/// day. How they compare is checked once all flags are read ([`Checked`]).
+pub fn parse_timer(s: &str) -> Result<Duration, String> {
+    parse_between(s, Timers::MIN_EVASIVE)
+}
+
+/// A command line with checks that span flags (the node's timers against each other),
+/// which clap's value parsers cannot make.
+pub trait Checked: Parser {
+    /// The node flags.
+    fn node_args(&self) -> &NodeArgs;
+
+    /// Parses the command line like [`Parser::parse`], then checks the timers together
+    /// (evasive < silent < expired, see [`Timers::check`]). A bad combination is a usage
+    /// error: one line `zre-xxx: error: ...` on stderr, exit 2.
+    fn parse_checked() -> Self {
+        let args = Self::parse();
+        if let Err(e) = args.node_args().timers().check() {
+            use std::io::Write as _;
+            let name = Self::command().get_name().to_string();
+            let _ = writeln!(std::io::stderr(), "{name}: error: {e}");
+            std::process::exit(super::EXIT_USAGE.into());
+        }
+        args
+    }
+}
+
+macro_rules! checked {
+    ($($t:ty),*) => {$(
+        impl Checked for $t {
+            fn node_args(&self) -> &NodeArgs {
+                &self.node
+            }
+        }
+    )*};
+}
+checked!(ListenArgs, ShoutArgs, WhisperArgs, PingArgs, DirArgs);
 
 /// Parses `KEY=VALUE`.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {

@@ -147,7 +147,11 @@ exit at once.",
         "Runtime failure (no such interface, nobody to deliver to, ...): one line \
 \"zre-xxx: error: ...\" on stderr.",
     ),
-    ("2", "Usage error: bad arguments."),
+    (
+        "2",
+        "Usage error: bad arguments, or timers that do not fit together (--evasive must be \
+below --expired, with room for silent, evasive + a fifth, between them).",
+    ),
 ];
 
 const ENV_ROWS: &[(&str, &str)] = &[

@@ -33,6 +33,10 @@ pub fn parse_json_message(line: &str) -> anyhow::Result<Message> {
         let frames = frames
             .as_array()
             .ok_or_else(|| anyhow!("\"frames\" is not an array"))?;
+        if frames.is_empty() {
+            // Zyre would take the next message's frames for this one's content.
+            bail!("\"frames\" is empty: a message needs at least one frame");
+        }
         frames
             .iter()
             .map(parse_frame)
@@ -126,5 +130,13 @@ mod tests {
         assert!(parse_json_message("[1]").is_err());
         assert!(parse_json_message(r#"{"type":"enter"}"#).is_err());
         assert!(parse_json_message(r#"{"frames":[{"base64":"!!"}]}"#).is_err());
+        let m = parse_json_message(r#"{"frames":[{"text":""}]}"#).unwrap();
+        assert_eq!(m.content, vec![Vec::<u8>::new()], "one empty frame is fine");
+    }
+
+    #[test]
+    fn zero_frames_are_refused() {
+        let e = parse_json_message(r#"{"frames":[],"text":"x"}"#).unwrap_err();
+        assert!(e.to_string().contains("at least one frame"), "{e}");
     }
 }

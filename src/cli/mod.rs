@@ -32,8 +32,8 @@
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr; also Ctrl-C or SIGTERM while zre-shout or zre-whisper waited for a backed-up link (the line says what was not sent) |
-//! | 2    | usage error (bad arguments), reported by clap                           |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); also Ctrl-C or SIGTERM before zre-shout or zre-whisper delivered everything (the line says what was not sent) |
+//! | 2    | usage error (bad arguments), reported by clap; timers that do not fit together (`--evasive` not below `--expired`) in one line `zre-xxx: error: ...` |
 
 pub mod args;
 pub mod docs;
@@ -55,7 +55,7 @@ use args::NodeArgs;
 pub const EXIT_OK: u8 = 0;
 /// Exit status for a runtime failure.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit status for a usage error (clap's own).
+/// Exit status for a usage error (clap's own, and timers that do not fit together).
 pub const EXIT_USAGE: u8 = 2;
 
 /// How long the main loops wait for an event before looking at the stop flag.
@@ -97,6 +97,13 @@ pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
     let node = args.builder().start().context("cannot start the node")?;
     for g in &args.groups {
         node.join(g).with_context(|| format!("cannot join {g}"))?;
+    }
+    // Testing only: ZRE_INJECT_DRIVER_PANIC=D makes the driver panic D after start.
+    #[cfg(feature = "fault-injection")]
+    if let Some(d) = std::env::var_os("ZRE_INJECT_DRIVER_PANIC") {
+        let d = d.to_str().and_then(|d| args::parse_duration(d).ok());
+        std::thread::sleep(d.unwrap_or_default());
+        node.inject_driver_panic();
     }
     Ok(node)
 }

@@ -46,9 +46,71 @@ impl Default for Timers {
 }
 
 impl Timers {
+    /// The shortest beacon interval a node accepts: more often floods the LAN with
+    /// broadcasts.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+    /// The shortest evasive timeout a node accepts: a PING goes out at four fifths of it,
+    /// and its answer needs time to come back, or peers flap between evasive and not.
+    pub const MIN_EVASIVE: Duration = Duration::from_millis(100);
+    /// The longest timer a node accepts (a day).
+    pub const MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Checks what a running node needs: `MIN_INTERVAL <= interval`, `MIN_EVASIVE <=
+    /// evasive < silent < expired`, every timer at most [`Timers::MAX`]. The error is one
+    /// sentence naming the timers, e.g. `evasive (10s) must be shorter than expired (5s)`.
+    /// [`NodeState`] itself accepts any values (its arithmetic saturates); the node's
+    /// builder refuses what this refuses.
+    pub fn check(&self) -> Result<(), String> {
+        let max = Self::MAX;
+        for (name, d) in [
+            ("interval", self.interval),
+            ("evasive", self.evasive),
+            ("expired", self.expired),
+        ]
+        .into_iter()
+        .chain(self.silent.map(|s| ("silent", s)))
+        {
+            if d > max {
+                return Err(format!("{name} ({d:?}) must be at most a day ({max:?})"));
+            }
+        }
+        let (interval, evasive, silent, expired) =
+            (self.interval, self.evasive, self.silent(), self.expired);
+        if interval < Self::MIN_INTERVAL {
+            let min = Self::MIN_INTERVAL;
+            return Err(format!("interval ({interval:?}) must be at least {min:?}"));
+        }
+        if evasive < Self::MIN_EVASIVE {
+            let min = Self::MIN_EVASIVE;
+            return Err(format!("evasive ({evasive:?}) must be at least {min:?}"));
+        }
+        if expired <= evasive {
+            return Err(format!(
+                "evasive ({evasive:?}) must be shorter than expired ({expired:?})"
+            ));
+        }
+        if silent <= evasive {
+            return Err(format!(
+                "silent ({silent:?}) must be longer than evasive ({evasive:?})"
+            ));
+        }
+        if expired <= silent {
+            let how = if self.silent.is_some() {
+                ""
+            } else {
+                ", evasive + a fifth"
+            };
+            return Err(format!(
+                "silent ({silent:?}{how}) must be shorter than expired ({expired:?})"
+            ));
+        }
+        Ok(())
+    }
+
     /// The effective silent timeout.
     pub fn silent(&self) -> Duration {
-        self.silent.unwrap_or(self.evasive + self.evasive / 5)
+        self.silent
+            .unwrap_or(self.evasive.saturating_add(self.evasive / 5))
     }
 
     /// A ready peer we heard nothing from (no message, no beacon) is pinged after four
@@ -70,6 +132,13 @@ impl Timers {
             .saturating_sub(self.evasive)
             .max(self.ping_interval())
     }
+}
+
+/// `t + d`, or an instant too far away to matter when that would overflow: timers
+/// come from the application, and `Duration::MAX` is a natural way to say "never".
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 /// Everything the state machine needs to know about its own node.
@@ -666,7 +735,7 @@ impl NodeState {
             self.transmits.push_back(Transmit::Beacon(
                 Beacon::new(self.config.uuid, self.config.beacon_port).encode(),
             ));
-            self.next_beacon = now + self.config.timers.interval;
+            self.next_beacon = later(now, self.config.timers.interval);
         }
         let timers = self.config.timers;
         let due: Vec<Uuid> = self
@@ -700,7 +769,7 @@ impl NodeState {
             }
             let peer = self.peers.get_mut(&uuid).expect("collected above");
             if now >= peer.ping_at {
-                peer.ping_at = now + timers.ping_interval();
+                peer.ping_at = later(now, timers.ping_interval());
                 self.send(&uuid, Body::Ping, Vec::new());
             }
         }

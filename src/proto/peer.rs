@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
-use super::node::Timers;
+use super::node::{later, Timers};
 
 /// One remote peer, from the moment it is discovered (pending) until it is removed.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Peer {
             created: now,
             last_message: now,
             last_heard: now,
-            ping_at: now + timers.ping_interval(),
+            ping_at: later(now, timers.ping_interval()),
             evasive_reported: false,
             silent_reported: false,
             pings_outstanding: 0,
@@ -78,7 +78,7 @@ impl Peer {
     pub(crate) fn refresh(&mut self, now: Instant, timers: &Timers) {
         self.last_message = now;
         self.last_heard = now;
-        self.ping_at = now + timers.ping_interval();
+        self.ping_at = later(now, timers.ping_interval());
         self.evasive_reported = false;
         self.silent_reported = false;
     }
@@ -102,19 +102,19 @@ impl Peer {
     /// interval), and expires the peer after twice the expired timeout.
     pub(crate) fn heard_beacon(&mut self, now: Instant, timers: &Timers) {
         self.last_heard = now;
-        let quiet = now + timers.ping_interval();
-        let link = self.last_message + timers.link_ping_interval();
+        let quiet = later(now, timers.ping_interval());
+        let link = later(self.last_message, timers.link_ping_interval());
         self.ping_at = self.ping_at.max(quiet.min(link));
         self.evasive_reported = false;
         self.silent_reported = false;
     }
 
     pub(crate) fn evasive_at(&self, t: &Timers) -> Instant {
-        self.last_heard + t.evasive
+        later(self.last_heard, t.evasive)
     }
 
     pub(crate) fn silent_at(&self, t: &Timers) -> Instant {
-        self.last_heard + t.silent()
+        later(self.last_heard, t.silent())
     }
 
     /// The last sign of life plus the expired timeout, or a link silent for twice that.
@@ -122,7 +122,7 @@ impl Peer {
     /// ping interval (expired - evasive) of the end, so the link's limit is never the
     /// earlier one then: EXIT still comes after EVASIVE and SILENT.
     pub(crate) fn expired_at(&self, t: &Timers) -> Instant {
-        (self.last_heard + t.expired).min(self.last_message + t.expired * 2)
+        later(self.last_heard, t.expired).min(later(self.last_message, t.expired.saturating_mul(2)))
     }
 
     /// The earliest instant at which this peer's timers need attention.
