@@ -417,6 +417,11 @@ impl Core {
         limit.saturating_sub(self.outgoing.len() + self.events.len())
     }
 
+    /// The node's ZeroMQ context, until it shuts down.
+    pub(crate) fn zmq_context(&self) -> Option<zmq::Context> {
+        self.ctx.clone()
+    }
+
     /// True while mail waits unread for room in the event queue.
     pub(crate) fn is_stalled(&self) -> bool {
         self.stalled.load(Ordering::Acquire)

@@ -5,6 +5,7 @@ use crate::proto::node::CommandError;
 
 /// Everything that can go wrong starting or using a node.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The interface could not be found or used.
     #[error("interface: {0}")]
@@ -29,8 +30,8 @@ pub enum Error {
     #[error(transparent)]
     Encode(#[from] EncodeError),
     /// The peer is not known to this node.
-    #[error("unknown peer {0}")]
-    UnknownPeer(String),
+    #[error("unknown peer {}", crate::uuid_hex(.0))]
+    UnknownPeer(uuid::Uuid),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -55,7 +56,7 @@ pub enum Error {
 impl From<CommandError> for Error {
     fn from(e: CommandError) -> Self {
         match e {
-            CommandError::UnknownPeer(u) => Error::UnknownPeer(crate::uuid_hex(&u)),
+            CommandError::UnknownPeer(u) => Error::UnknownPeer(u),
             CommandError::Encode(e) => Error::Encode(e),
         }
     }

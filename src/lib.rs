@@ -15,12 +15,15 @@
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
-//! - [`cli`]: what the `zre-*` binaries share (flags, NDJSON and human output).
+//! - `cli` (feature `cli`, on by default): what the `zre-*` binaries share (flags, NDJSON
+//!   and human output). `zre = { version = "..", default-features = false }` builds the
+//!   node alone, without the commands' crates.
 //!
 //! The protocol never panics on network input; a malformed frame is counted and dropped.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 mod driver;
 pub mod error;
@@ -34,4 +37,8 @@ mod queue;
 pub use error::Error;
 pub use node::{Builder, Events, Node};
 pub use proto::event::{uuid_hex, Content, Event};
+pub use proto::node::Stats;
 pub use uuid::Uuid;
+/// The ZeroMQ binding the node runs on: open sockets beside the node on its context
+/// ([`Node::zmq_context`]), inproc ones included.
+pub use zmq;

@@ -267,6 +267,19 @@ impl Node {
         &self.endpoint
     }
 
+    /// The ZeroMQ context the node's own sockets live on, for sockets of the
+    /// application's beside them (inproc ones included), as Zyre's users do with CZMQ.
+    /// `Err(Stopped)` once the node has stopped.
+    ///
+    /// A stopping node lets its links flush (up to the stop linger) while the context
+    /// terminates; with a clone held here the context outlives the node, so libzmq goes
+    /// on flushing them in the background instead. Close your sockets on it before you
+    /// drop the last clone: terminating a context waits for its sockets.
+    pub fn zmq_context(&self) -> Result<zmq::Context, Error> {
+        let ctx = driver::lock(&self.core).zmq_context();
+        ctx.ok_or_else(|| self.or_failure(Error::Stopped))
+    }
+
     fn dir(&self) -> MutexGuard<'_, Directory> {
         self.directory.lock().unwrap_or_else(|p| p.into_inner())
     }

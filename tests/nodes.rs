@@ -564,3 +564,20 @@ fn a_driver_panic_is_an_error_and_peers_see_exit_at_once() {
     }
     a.stop();
 }
+
+#[test]
+fn the_application_opens_its_own_sockets_on_the_nodes_zmq_context() {
+    let node = start(47012, "ctx");
+    let ctx: zre::zmq::Context = node.zmq_context().unwrap();
+    // inproc works only within one context: this proves it is the node's own.
+    let a = ctx.socket(zre::zmq::PAIR).unwrap();
+    a.bind("inproc://beside-the-node").unwrap();
+    let b = ctx.socket(zre::zmq::PAIR).unwrap();
+    b.connect("inproc://beside-the-node").unwrap();
+    a.send("ping", 0).unwrap();
+    assert_eq!(b.recv_bytes(0).unwrap(), b"ping");
+    drop((a, b));
+    drop(ctx);
+    node.stop();
+    assert!(matches!(node.zmq_context(), Err(Error::Stopped)));
+}

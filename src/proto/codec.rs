@@ -14,6 +14,7 @@ pub const VERSION: u8 = 2;
 
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame ended before a field did.
     #[error("truncated frame: needed {needed} more bytes at offset {offset}")]
@@ -67,6 +68,7 @@ pub struct Hello {
 
 /// The body of a ZRE message: one variant per message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Body {
     /// Id 1: introduces the sender.
     Hello(Hello),

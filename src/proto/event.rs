@@ -9,6 +9,7 @@ pub type Content = Vec<Vec<u8>>;
 
 /// One event for the application, in the order the node saw it happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A peer said HELLO: it is now known and ready.
     Enter {
