@@ -113,7 +113,7 @@ pub fn short_time() -> String {
 
 /// `s` made safe for a terminal, on one line: backslash, the C0 controls, DEL, the C1
 /// controls, and the Unicode line separators and bidirectional overrides become
-/// conventional escapes (`\\`, `\n`, `\t`, `\e`, `\x7f`, `\u{9b}`, ...), so that
+/// conventional escapes (`\\`, `\n`, `\t`, `\e`, `\x00`, `\x7f`, `\u{9b}`, ...), so that
 /// nothing a peer sends can move the cursor, start an escape sequence or forge a line.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -131,7 +131,6 @@ fn push_escaped(out: &mut String, s: &str, quoted: bool) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
             '\x1b' => out.push_str("\\e"),
             '\x00'..='\x1f' | '\x7f' => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
