@@ -88,15 +88,30 @@ fn zsys_interface_is_documented_and_works() {
     assert!(readme.contains("ZSYS_INTERFACE"));
     // A node started with only ZSYS_INTERFACE=lo runs on lo: a peer there meets it.
     let port = 46140;
-    let mut peer = Proc::spawn(LISTEN, &["--interface", "lo", "--port", "46140", "--name", "peer"]);
+    let mut peer = Proc::spawn(
+        LISTEN,
+        &["--interface", "lo", "--port", "46140", "--name", "peer"],
+    );
     let out = std::process::Command::new(LISTEN)
-        .args(["--port", &port.to_string(), "--interval", "100ms", "--name", "zsys"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--interval",
+            "100ms",
+            "--name",
+            "zsys",
+        ])
         .args(["--type", "enter", "--count", "1", "--timeout", "10s"])
         .env_remove("ZRE_INTERFACE")
         .env("ZSYS_INTERFACE", "lo")
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""name":"peer""#));
     peer.expect("zsys", |v| kind(v) == "enter" && v["name"] == "zsys");
 }
@@ -104,7 +119,13 @@ fn zsys_interface_is_documented_and_works() {
 #[test]
 fn completions_suggest_interfaces_and_directories() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for tool in ["zre-listen", "zre-shout", "zre-whisper", "zre-ping", "zre-dir"] {
+    for tool in [
+        "zre-listen",
+        "zre-shout",
+        "zre-whisper",
+        "zre-ping",
+        "zre-dir",
+    ] {
         let zsh = std::fs::read_to_string(root.join(format!("completions/zsh/_{tool}"))).unwrap();
         assert!(zsh.contains(":NAME|IP:_net_interfaces'"), "{tool} zsh");
         let fish =
@@ -112,7 +133,10 @@ fn completions_suggest_interfaces_and_directories() {
         assert!(fish.contains("-l interface") && fish.contains("(__fish_print_interfaces)"));
     }
     let zsh = std::fs::read_to_string(root.join("completions/zsh/_zre-dir")).unwrap();
-    assert!(zsh.contains(":dir -- The directory to keep:_files -/'"), "DIR: directories");
+    assert!(
+        zsh.contains(":dir -- The directory to keep:_files -/'"),
+        "DIR: directories"
+    );
     // bash, for real: complete `zre-listen --interface ` and find lo among the answers.
     let script = root.join("completions/bash/zre-listen");
     let out = std::process::Command::new("bash")
@@ -129,5 +153,9 @@ fn completions_suggest_interfaces_and_directories() {
         return;
     };
     let words = String::from_utf8_lossy(&out.stdout);
-    assert!(words.lines().any(|w| w == "lo"), "{words}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        words.lines().any(|w| w == "lo"),
+        "{words}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

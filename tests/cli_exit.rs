@@ -224,7 +224,11 @@ fn out_of_range_durations_are_usage_errors_in_one_line() {
 /// Spawns `bin args` with stdout a pipe we read `lines` lines from, then close, as
 /// `| head -N` does; returns how long it took to exit after that, and its exit code.
 /// It then has nothing to print (a quiet network): only watching stdout can end it.
-fn exits_when_the_reader_leaves(bin: &str, args: &[String], lines: usize) -> (Duration, Option<i32>) {
+fn exits_when_the_reader_leaves(
+    bin: &str,
+    args: &[String],
+    lines: usize,
+) -> (Duration, Option<i32>) {
     use std::io::BufRead as _;
     let mut child = Command::new(bin)
         .args(args)
@@ -258,7 +262,12 @@ fn exits_when_the_reader_leaves(bin: &str, args: &[String], lines: usize) -> (Du
             let took = closed.elapsed();
             let mut err = String::new();
             use std::io::Read as _;
-            let _ = child.0.stderr.take().expect("stderr").read_to_string(&mut err);
+            let _ = child
+                .0
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err);
             assert_eq!(err, "", "{bin}: nothing on stderr");
             return (took, s.code());
         }
@@ -277,7 +286,14 @@ fn listen_and_ping_end_when_their_reader_leaves_on_a_quiet_network() {
     let port = 46100;
     let mut peer = Proc::spawn(LISTEN, &with(port, &["--name", "quiet"]));
     let ping_args = {
-        let mut a = vec!["--interface", "lo", "--port", "46100", "--beacon-interval", "100ms"];
+        let mut a = vec![
+            "--interface",
+            "lo",
+            "--port",
+            "46100",
+            "--beacon-interval",
+            "100ms",
+        ];
         a.extend(["--name", "pinger"]);
         a.into_iter().map(String::from).collect::<Vec<_>>()
     };
@@ -333,6 +349,9 @@ fn senders_interrupted_before_delivery_exit_130() {
     }
 }
 
+/// A command, its arguments, its environment, and what its one line must say.
+type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
     // Before (issue 11, items 13 and 15): a too-long name, group or header and an
@@ -343,13 +362,23 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
     let long_header = format!("{long}=v");
     let port = "46102";
     let lo = ["--interface", "lo", "--port", port];
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (LISTEN, vec!["--name", &long], vec![], "--name 'xxx"),
         (LISTEN, vec!["--group", &long], vec![], "256 bytes"),
         (LISTEN, vec!["--header", &long_header], vec![], "256 bytes"),
         (SHOUT, vec![&long, "hi"], vec![], "at most 255"),
-        (LISTEN, vec!["--name", ""], vec![], "--name '': must not be empty"),
-        (LISTEN, vec!["--group", ""], vec![], "--group '': must not be empty"),
+        (
+            LISTEN,
+            vec!["--name", ""],
+            vec![],
+            "--name '': must not be empty",
+        ),
+        (
+            LISTEN,
+            vec!["--group", ""],
+            vec![],
+            "--group '': must not be empty",
+        ),
         (SHOUT, vec!["", "hi"], vec![], "must not be empty"),
         (
             LISTEN,
@@ -357,8 +386,18 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
             vec![],
             "--header 'k' is given twice",
         ),
-        (LISTEN, vec!["--format", "xml"], vec![], "possible values: json, human"),
-        (LISTEN, vec!["--bogus"], vec![], "unexpected argument '--bogus'"),
+        (
+            LISTEN,
+            vec!["--format", "xml"],
+            vec![],
+            "possible values: json, human",
+        ),
+        (
+            LISTEN,
+            vec!["--bogus"],
+            vec![],
+            "unexpected argument '--bogus'",
+        ),
         (
             WHISPER,
             vec!["-g", "CHAT", "bob", "hi"],
@@ -372,8 +411,13 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
             "one -g GROUP",
         ),
     ];
-    let env_cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (LISTEN, vec!["--interface", "lo", "-p", "0"], vec![], "--port '0'"),
+    let env_cases: Vec<Case> = vec![
+        (
+            LISTEN,
+            vec!["--interface", "lo", "-p", "0"],
+            vec![],
+            "--port '0'",
+        ),
         (
             LISTEN,
             vec!["--port", port, "--interface", &long],
@@ -428,14 +472,23 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
         }
         let out = cmd.output().expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
-        let what = format!("{bin} {} {env:?}", args.join(" ").chars().take(80).collect::<String>());
+        let what = format!(
+            "{bin} {} {env:?}",
+            args.join(" ").chars().take(80).collect::<String>()
+        );
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(out.stdout.is_empty(), "{what}");
         assert_eq!(err.lines().count(), 1, "{what}: one line: {err}");
         assert!(err.len() < 300, "{what}: short: {err}");
-        assert!(!err.contains(&"x".repeat(100)), "{what}: no long echo: {err}");
+        assert!(
+            !err.contains(&"x".repeat(100)),
+            "{what}: no long echo: {err}"
+        );
         let name = bin.rsplit('/').next().unwrap();
-        assert!(err.starts_with(&format!("{name}: error: ")), "{what}: {err}");
+        assert!(
+            err.starts_with(&format!("{name}: error: ")),
+            "{what}: {err}"
+        );
         assert!(err.contains(want), "{what}: want {want:?}: {err}");
     }
 }

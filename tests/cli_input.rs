@@ -97,7 +97,10 @@ fn listen_output_relays_through_shout_json_without_jq() {
     );
     source.assert_exit(0);
     let s = observer.expect("the relayed shout", |v| kind(v) == "shout");
-    assert_eq!((&s["name"], &s["group"], &s["text"]), (&json!("relay-out"), &json!("B"), &json!("relay me")));
+    assert_eq!(
+        (&s["name"], &s["group"], &s["text"]),
+        (&json!("relay-out"), &json!("B"), &json!("relay me"))
+    );
     // Stop the listener: end of input, and zre-shout exits 0 (nothing failed).
     let _ = Command::new("kill")
         .args(["-s", "TERM", &relay_in.0.id().to_string()])

@@ -212,8 +212,16 @@ fn type_and_from_filters_are_what_count_counts() {
     let wait_for_bob = with(
         port,
         &[
-            "--group", "F", "--type", "shout,whisper", "--from", "bob", "--count", "1",
-            "--timeout", "30s",
+            "--group",
+            "F",
+            "--type",
+            "shout,whisper",
+            "--from",
+            "bob",
+            "--count",
+            "1",
+            "--timeout",
+            "30s",
         ],
     );
     let mut listen = Proc::spawn(LISTEN, &wait_for_bob);
@@ -235,7 +243,16 @@ fn type_and_from_filters_are_what_count_counts() {
     let hyphenated = format!("{}-{}", &uuid[..8], &uuid[8..]);
     let by_uuid = with(
         port,
-        &["--from", &hyphenated, "--type", "join", "--count", "1", "--timeout", "20s"],
+        &[
+            "--from",
+            &hyphenated,
+            "--type",
+            "join",
+            "--count",
+            "1",
+            "--timeout",
+            "20s",
+        ],
     );
     let mut listen = Proc::spawn(LISTEN, &by_uuid);
     let all = listen.rest();
@@ -252,7 +269,10 @@ fn timeout_before_count_exits_1_like_grep() {
     let port = 46111;
     let mut listen = Proc::spawn(
         LISTEN,
-        &with(port, &["--type", "shout", "--count", "1", "--timeout", "500ms"]),
+        &with(
+            port,
+            &["--type", "shout", "--count", "1", "--timeout", "500ms"],
+        ),
     );
     let all = listen.rest();
     listen.assert_exit(1);
@@ -277,7 +297,11 @@ fn human(port: u16, extra: &[&str], env: &[(&str, &str)]) -> String {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run zre-listen");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -291,14 +315,26 @@ fn human_output_escapes_what_peers_send() {
     let listener = std::thread::spawn(move || {
         human(
             port,
-            &["--group", "H", "--type", "enter,shout", "--count", "3", "--timeout", "20s"],
+            &[
+                "--group",
+                "H",
+                "--type",
+                "enter,shout",
+                "--count",
+                "3",
+                "--timeout",
+                "20s",
+            ],
             &[],
         )
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut shout = Proc::spawn_stdin(
         SHOUT,
-        &with(port, &["--name", evil, "--header", "K=v\x1b[1m", "--json", "H"]),
+        &with(
+            port,
+            &["--name", evil, "--header", "K=v\x1b[1m", "--json", "H"],
+        ),
     );
     shout.write_stdin(b"{\"frames\":[{\"text\":\"k\"},{\"base64\":\"AAEC/w==\"}]}\n");
     shout.write_stdin(b"{\"text\":\"tab\\there \\\\ \\u001b[31mred\"}\n");
@@ -313,8 +349,14 @@ fn human_output_escapes_what_peers_send() {
     let name = r"evil\e[2J\e]0;pwned\x07\nFAKE LINE\u{9b}31m\u{202e}";
     assert!(lines[0].contains(&format!("ENTER   {name} (")), "{text}");
     assert!(lines[0].ends_with(r" K=v\e[1m"), "{text}");
-    assert!(lines[1].ends_with(r#" to H: "k" "\x00\x01\x02\xff""#), "{text}");
-    assert!(lines[2].ends_with(r" to H: tab\there \\ \e[31mred"), "{text}");
+    assert!(
+        lines[1].ends_with(r#" to H: "k" "\x00\x01\x02\xff""#),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with(r" to H: tab\there \\ \e[31mred"),
+        "{text}"
+    );
     // 12:00:00.123Z: UTC, marked.
     let time = lines[0].split(' ').next().unwrap();
     assert!(time.len() == 13 && time.ends_with('Z'), "{time}");
@@ -333,11 +375,17 @@ fn color_flag_no_color_and_clicolor_force() {
     };
     assert!(!coloured(&[], &[]), "auto: not into a pipe");
     assert!(coloured(&["--color", "always"], &[]));
-    assert!(coloured(&["--color", "always"], &[("NO_COLOR", "1")]), "the flag wins");
+    assert!(
+        coloured(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "the flag wins"
+    );
     assert!(!coloured(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
     assert!(coloured(&[], &[("CLICOLOR_FORCE", "1")]));
     assert!(!coloured(&[], &[("CLICOLOR_FORCE", "0")]));
-    assert!(!coloured(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+    assert!(!coloured(
+        &[],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
     // JSON is never coloured.
     let out = std::process::Command::new(LISTEN)
         .args(with(port, &["--color", "always", "--timeout", "200ms"]))

@@ -597,7 +597,7 @@ impl Checked for WhisperArgs {
 /// The longest value a usage error repeats; longer ones are cut, with their length.
 const SHOWN: usize = 40;
 
-/// `s` as a usage error shows it: quoted, escaped, cut after [`SHOWN`] characters.
+/// `s` as a usage error shows it: quoted, escaped, cut after 40 characters.
 pub fn shorten(s: &str) -> String {
     let n = s.chars().count();
     let cut: String = s.chars().take(SHOWN).collect();
@@ -644,9 +644,9 @@ fn usage_line(cmd: &clap::Command, e: &clap::Error) -> String {
             let v = std::env::var_os(k)?;
             (v.to_string_lossy() == value).then(|| k.to_string_lossy().into_owned())
         });
-    let given_on_line = std::env::args().skip(1).any(|a| {
-        a == long || a.starts_with(&format!("{long}=")) || short_of(cmd, &long, &a)
-    });
+    let given_on_line = std::env::args()
+        .skip(1)
+        .any(|a| a == long || a.starts_with(&format!("{long}=")) || short_of(cmd, &long, &a));
     match env {
         Some(k) if !given_on_line => format!("{k}={}: {why} ({long})", shorten_bare(&value)),
         _ => format!("{long} {}: {why}", shorten(&value)),
@@ -674,8 +674,9 @@ fn shorten_bare(s: &str) -> String {
 pub fn interface_source(args: &NodeArgs) -> String {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     match &args.interface {
-        Some(i) if var("ZRE_INTERFACE").as_deref() == Some(i.as_str())
-            && !std::env::args().any(|a| a == "-i" || a.starts_with("--interface")) =>
+        Some(i)
+            if var("ZRE_INTERFACE").as_deref() == Some(i.as_str())
+                && !std::env::args().any(|a| a == "-i" || a.starts_with("--interface")) =>
         {
             format!("ZRE_INTERFACE={}: ", shorten_bare(i))
         }

@@ -69,7 +69,8 @@ fn complete_interfaces(shell: Shell, script: &str) -> String {
                         compopt -o nospace
                     fi
                     return 0";
-            let ours = "COMPREPLY=($(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- \"${cur}\"))
+            let ours =
+                "COMPREPLY=($(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- \"${cur}\"))
                     return 0";
             let mut out = script.to_string();
             for flag in ["--interface)", "-i)"] {

@@ -189,7 +189,9 @@ mod tests {
 
     #[test]
     fn json_errors_name_one_column_not_a_line() {
-        let e = parse_json_message(r#"{"text": nope}"#).unwrap_err().to_string();
+        let e = parse_json_message(r#"{"text": nope}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("column 11") && !e.contains("line"), "{e}");
     }
 

@@ -152,11 +152,22 @@ fn push_escaped(out: &mut String, s: &str, quoted: bool) {
 /// Appends bytes escaped: valid UTF-8 as [`escape`] does, other bytes as `\xNN`.
 fn push_escaped_bytes(out: &mut String, bytes: &[u8], quoted: bool) {
     use std::fmt::Write as _;
-    for chunk in bytes.utf8_chunks() {
-        push_escaped(out, chunk.valid(), quoted);
-        for b in chunk.invalid() {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, 0),
+            Err(e) => {
+                let (ok, after) = rest.split_at(e.valid_up_to());
+                let ok = std::str::from_utf8(ok).unwrap_or_default();
+                (ok, e.error_len().unwrap_or(after.len()))
+            }
+        };
+        push_escaped(out, valid, quoted);
+        let after = &rest[valid.len()..];
+        for b in &after[..bad] {
             let _ = write!(out, "\\x{b:02x}");
         }
+        rest = &after[bad..];
     }
 }
 
@@ -286,6 +297,16 @@ mod tests {
             serde_json::json!([{"text": "hi"}, {"base64": "AP8="}])
         );
         assert!(v.get("text").is_none());
+    }
+
+    #[test]
+    fn escape_makes_one_safe_line() {
+        assert_eq!(
+            escape("a\x1b[2J\x07\n\\\u{9b}\u{202e}\x7fé"),
+            r"a\e[2J\x07\n\\\u{9b}\u{202e}\x7fé"
+        );
+        let content = vec![b"k".to_vec(), vec![0, 1, b'"', 0xff, b'x', 0xe2, 0x82]];
+        assert_eq!(human_content(&content), r#""k" "\x00\x01\"\xffx\xe2\x82""#);
     }
 
     #[test]
