@@ -533,6 +533,13 @@ pub trait Checked: Parser {
             let _ = writeln!(std::io::stderr(), "{name}: error: {msg}");
             std::process::exit(super::EXIT_USAGE.into());
         };
+        // A variable set but blank is unset, as the library reads ZSYS_INTERFACE. This
+        // runs before any thread starts, so changing the environment is safe.
+        for k in Self::command().get_arguments().filter_map(|a| a.get_env()) {
+            if std::env::var_os(k).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+                std::env::remove_var(k);
+            }
+        }
         let mut args = match Self::try_parse() {
             Ok(a) => a,
             Err(e) => match e.kind() {

@@ -24,7 +24,9 @@
 //! ```
 //!
 //! zre-shout and zre-whisper `--json` read the same objects back (`frames`, else `text`;
-//! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly.
+//! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly;
+//! objects whose `type` is not `shout` or `whisper` are skipped, so zre-listen's output
+//! can be piped in as it is.
 //! zre-ping adds `rtt`, `lost` and `summary` objects (see its man page).
 //!
 //! # Exit status
