@@ -45,10 +45,7 @@ pub fn render_all() -> io::Result<Vec<File>> {
             (Shell::Zsh, format!("completions/zsh/_{name}")),
             (Shell::Fish, format!("completions/fish/{name}.fish")),
         ] {
-            let mut c = cmd.clone();
-            let mut bytes = Vec::new();
-            clap_complete::generate(shell, &mut c, name.clone(), &mut bytes);
-            let bytes = complete_interfaces(shell, &String::from_utf8_lossy(&bytes)).into_bytes();
+            let bytes = completion(&cmd, shell);
             files.push(File {
                 path: PathBuf::from(file),
                 bytes,
@@ -56,6 +53,15 @@ pub fn render_all() -> io::Result<Vec<File>> {
         }
     }
     Ok(files)
+}
+
+/// One command's completion script for `shell`: clap's, suggesting interface names for
+/// `--interface` too.
+pub fn completion(cmd: &Command, shell: Shell) -> Vec<u8> {
+    let mut c = cmd.clone();
+    let mut bytes = Vec::new();
+    clap_complete::generate(shell, &mut c, cmd.get_name().to_string(), &mut bytes);
+    complete_interfaces(shell, &String::from_utf8_lossy(&bytes)).into_bytes()
 }
 
 /// Makes a completion script suggest interface names for `-i`/`--interface`, which clap
