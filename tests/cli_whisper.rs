@@ -111,3 +111,40 @@ fn json_zero_frames_is_an_error_naming_the_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_peer_that_left_is_named_in_the_error() {
+    // Before (issue 11, item 15): "unknown peer <hex>".
+    let port = 46130;
+    let slow = ["--evasive", "20s", "--expired", "60s"];
+    let mut bob = Proc::spawn(
+        LISTEN,
+        &with(port, &[&["--name", "bob"][..], &slow].concat()),
+    );
+    let mut w = Proc::spawn_stdin(WHISPER, &with(port, &[&slow[..], &["bob"]].concat()));
+    w.write_stdin(b"first\n");
+    let first = bob.expect("first", |v| kind(v) == "whisper");
+    assert_eq!(first["text"], "first");
+    let enter = bob
+        .seen
+        .iter()
+        .find(|l| l.contains(r#""type":"enter""#))
+        .cloned();
+    assert!(enter.is_some(), "{:?}", bob.seen);
+    // bob leaves (its goodbye makes the whisperer forget it at once), then one more line.
+    bob.signal("TERM");
+    bob.assert_exit(0);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    w.write_stdin(b"second\n");
+    w.assert_exit(1);
+    let err = w.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("zre-whisper: error: peer bob ("), "{err}");
+    assert!(err.trim_end().ends_with(") left"), "{err}");
+    let uuid = err
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap();
+    assert!(is_uuid_hex(uuid), "{err}");
+}

@@ -1,12 +1,25 @@
-complete -c zre-listen -s c -l count -d 'Exit after printing N events' -r
-complete -c zre-listen -s t -l timeout -d 'Exit after D (e.g. 10s)' -r
+complete -c zre-listen -s c -l count -d 'Exit 0 after printing N events (those --type and --from select)' -r
+complete -c zre-listen -s t -l timeout -d 'Exit after D (e.g. 10s); with --count, exit 1 when D ends the run first' -r
+complete -c zre-listen -l type -d 'Print only events of these types (comma-separated or repeated)' -r -f -a "enter\t'A peer appeared'
+exit\t'A peer left or expired'
+join\t'A peer joined a group'
+leave\t'A peer left a group'
+whisper\t'A message to us'
+shout\t'A message to a group'
+evasive\t'A peer has been quiet for --evasive'
+silent\t'A peer has been quiet for longer'
+stop\t'We stopped (printed last)'"
+complete -c zre-listen -l from -d 'Print only events from this peer, by name or UUID (repeatable: any of them)' -r
 complete -c zre-listen -s f -l format -d 'Output format' -r -f -a "json\t'One JSON object per line (NDJSON)'
-human\t'One readable line per event, coloured on a terminal unless NO_COLOR is set'"
-complete -c zre-listen -s n -l name -d 'Our node name (default: the first 6 hex digits of our UUID)' -r
-complete -c zre-listen -s g -l group -d 'Join GROUP (repeatable)' -r
-complete -c zre-listen -l header -d 'Send this header to every peer (repeatable)' -r
-complete -c zre-listen -s i -l interface -d 'Network interface, by name or IPv4 address (default: the first non-loopback one)' -r
-complete -c zre-listen -s p -l port -d 'UDP beacon port; nodes must share it to find each other' -r
+human\t'One readable line per event, what peers send escaped, coloured on a terminal'"
+complete -c zre-listen -l color -d 'When --format human is coloured' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (not empty); CLICOLOR_FORCE (not 0) forces it'
+always\t'Always, also into a pipe or a file'
+never\t'Never'"
+complete -c zre-listen -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
+complete -c zre-listen -s g -l group -d 'Join GROUP, 1 to 255 bytes (repeatable)' -r
+complete -c zre-listen -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
+complete -c zre-listen -s i -l interface -d 'Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
+complete -c zre-listen -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r
 complete -c zre-listen -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-listen -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-listen -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r

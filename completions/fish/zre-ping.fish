@@ -2,12 +2,15 @@ complete -c zre-ping -l interval -d 'Ping each peer again every D' -r
 complete -c zre-ping -s c -l count -d 'Stop once every peer was pinged N times (implies --interval 1s)' -r
 complete -c zre-ping -s W -l reply-timeout -d 'A ping not answered within D is lost' -r
 complete -c zre-ping -s f -l format -d 'Output format' -r -f -a "json\t'One JSON object per line (NDJSON)'
-human\t'One readable line per event, coloured on a terminal unless NO_COLOR is set'"
-complete -c zre-ping -s n -l name -d 'Our node name (default: the first 6 hex digits of our UUID)' -r
-complete -c zre-ping -s g -l group -d 'Join GROUP (repeatable)' -r
-complete -c zre-ping -l header -d 'Send this header to every peer (repeatable)' -r
-complete -c zre-ping -s i -l interface -d 'Network interface, by name or IPv4 address (default: the first non-loopback one)' -r
-complete -c zre-ping -s p -l port -d 'UDP beacon port; nodes must share it to find each other' -r
+human\t'One readable line per event, what peers send escaped, coloured on a terminal'"
+complete -c zre-ping -l color -d 'When --format human is coloured' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (not empty); CLICOLOR_FORCE (not 0) forces it'
+always\t'Always, also into a pipe or a file'
+never\t'Never'"
+complete -c zre-ping -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
+complete -c zre-ping -s g -l group -d 'Join GROUP, 1 to 255 bytes (repeatable)' -r
+complete -c zre-ping -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
+complete -c zre-ping -s i -l interface -d 'Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
+complete -c zre-ping -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r
 complete -c zre-ping -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-ping -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
 complete -c zre-ping -l beacon-interval -d 'How often to send a beacon (10ms to 1d)' -r

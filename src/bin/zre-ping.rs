@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zre::cli::args::Checked as _;
 use zre::cli::args::{Format, PingArgs};
-use zre::cli::output::{now_rfc3339, Obj, Output};
+use zre::cli::output::{escape, short_time, Obj, Output};
 use zre::cli::{self};
 use zre::{uuid_hex, Event, Node, Uuid};
 
@@ -50,7 +50,7 @@ fn ms(d: Duration) -> f64 {
 
 impl<'a> Pinger<'a> {
     fn new(args: &'a PingArgs) -> anyhow::Result<Self> {
-        let out = Output::stdout(args.output.format);
+        let out = Output::stdout(args.output.format, args.output.color);
         let node = cli::start_node(&args.node)?;
         node.join(GROUP)?;
         // --count without --interval pings every second, like ping(8).
@@ -81,8 +81,8 @@ impl<'a> Pinger<'a> {
             .map(|p| p.name.clone())
             .unwrap_or_default();
         let line = if self.human() {
-            let t = now_rfc3339();
-            let t = t.get(11..23).unwrap_or(&t).to_string();
+            let t = short_time();
+            let name = escape(&name);
             match rtt {
                 Some(r) => format!(
                     "{t} reply from {name} ({}): seq={seq} time={} ms",
@@ -227,7 +227,7 @@ impl<'a> Pinger<'a> {
             lines.push(if self.human() {
                 let mut s = format!(
                     "--- {} ({}): {} sent, {} received, {loss}% loss",
-                    p.name,
+                    escape(&p.name),
                     uuid_hex(u),
                     p.sent,
                     p.received
@@ -257,6 +257,7 @@ impl<'a> Pinger<'a> {
 
     fn run(mut self) -> anyhow::Result<()> {
         let stop = cli::stop_flag()?;
+        cli::stop_when_stdout_closes(&stop);
         while !stop.load(Ordering::SeqCst) && !self.done() {
             self.tick(Instant::now())?;
             if let Some(event) = self

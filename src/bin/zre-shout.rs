@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 use zre::cli::args::Checked as _;
-use zre::cli::{self, args::ShoutArgs, input};
+use zre::cli::output::escape;
+use zre::cli::{self, args::ShoutArgs, input, Interrupted};
 use zre::Node;
 
 fn main() -> ExitCode {
@@ -61,22 +62,30 @@ fn shout(args: &ShoutArgs) -> anyhow::Result<()> {
     let send = |group: &str, content: Vec<Vec<u8>>| {
         cli::send_or_stop(&stop, |t| node.shout_timeout(group, content.clone(), t))
     };
+    let interrupted = |what: String| {
+        node.stop_timeout(cli::INTERRUPTED_LINGER);
+        Err(Interrupted(what).into())
+    };
     if !args.message.is_empty() {
         let group = args
             .group
             .as_deref()
             .ok_or_else(|| anyhow!("no GROUP given"))?;
         if !waiter.ready(&node, group)? {
-            node.stop_timeout(cli::INTERRUPTED_LINGER);
-            return Ok(());
+            return interrupted(format!(
+                "while waiting for group {}: the message was not sent",
+                escape(group)
+            ));
         }
         if !send(group, vec![args.message.join(" ").into_bytes()])? {
-            node.stop_timeout(cli::INTERRUPTED_LINGER);
-            bail!("interrupted while a link in {group} was backed up: the message was not sent");
+            return interrupted(format!(
+                "while a link in {} was backed up: the message was not sent",
+                escape(group)
+            ));
         }
         return cli::finish_sending(&node, &stop, 1);
     }
-    let lines = input::spawn_stdin(args.send.json);
+    let lines = input::spawn_stdin(args.send.input());
     let mut sent = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let message = match lines.recv_timeout(cli::TICK) {
@@ -88,19 +97,29 @@ fn shout(args: &ShoutArgs) -> anyhow::Result<()> {
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let group = match message.group.as_deref().or(args.group.as_deref()) {
+        // -g GROUP wins over the line's own "group", which wins over GROUP.
+        let group = if args.group_flag {
+            args.group.as_deref()
+        } else {
+            message.group.as_deref().or(args.group.as_deref())
+        };
+        let group = match group {
             Some(g) => g,
             None => bail!("a line names no \"group\" and no GROUP was given"),
         };
         if !waiter.ready(&node, group)? {
-            break;
+            return interrupted(format!(
+                "while waiting for group {}: {sent} messages were sent; the next one and the \
+                 rest of the input were not",
+                escape(group)
+            ));
         }
         if !send(group, message.content)? {
-            node.stop_timeout(cli::INTERRUPTED_LINGER);
-            bail!(
-                "interrupted while a link in {group} was backed up: {sent} messages were \
-                 queued; the next one and the rest of the input were not sent"
-            );
+            return interrupted(format!(
+                "while a link in {} was backed up: {sent} messages were queued; the next one \
+                 and the rest of the input were not sent",
+                escape(group)
+            ));
         }
         sent += 1;
     }

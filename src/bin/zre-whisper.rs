@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use zre::cli::args::Checked as _;
-use zre::cli::{self, args::WhisperArgs, input};
+use zre::cli::output::escape;
+use zre::cli::{self, args::WhisperArgs, input, Interrupted};
 use zre::{uuid_hex, Node, Uuid};
 
 fn main() -> ExitCode {
@@ -47,7 +48,7 @@ fn resolve(node: &Node, args: &WhisperArgs, stop: &AtomicBool) -> anyhow::Result
         found = matches(node, want);
     }
     match found.as_slice() {
-        [] => bail!("peer {want} left"),
+        [] => bail!("peer {} left", escape(want)),
         [one] => Ok(Some(*one)),
         many => {
             let list: Vec<String> = many
@@ -65,35 +66,58 @@ fn resolve(node: &Node, args: &WhisperArgs, stop: &AtomicBool) -> anyhow::Result
     }
 }
 
+/// A failed send: "unknown peer" means the peer left meanwhile; say who.
+fn sending(e: anyhow::Error, name: &str, peer: Uuid) -> anyhow::Error {
+    match e.downcast_ref::<zre::Error>() {
+        Some(zre::Error::UnknownPeer(_)) => {
+            anyhow!("peer {} ({}) left", escape(name), uuid_hex(&peer))
+        }
+        _ => e,
+    }
+}
+
 fn whisper(args: &WhisperArgs) -> anyhow::Result<()> {
     let stop = cli::stop_flag()?;
     let node = cli::start_node(&args.node)?;
+    let interrupted = |what: String| {
+        node.stop_timeout(cli::INTERRUPTED_LINGER);
+        Err(Interrupted(what).into())
+    };
     let Some(peer) = resolve(&node, args, &stop)? else {
+        if !args.message.is_empty() {
+            return interrupted(format!(
+                "while waiting for peer {}: the message was not sent",
+                escape(&args.peer)
+            ));
+        }
         node.stop_timeout(cli::INTERRUPTED_LINGER);
         return Ok(());
     };
+    let name = node.peer_name(peer).unwrap_or_default();
     let send = |content: Vec<Vec<u8>>| {
         cli::send_or_stop(&stop, |t| node.whisper_timeout(peer, content.clone(), t))
+            .map_err(|e| sending(e, &name, peer))
     };
-    let name = node.peer_name(peer).unwrap_or_default();
     if !args.message.is_empty() {
         if !send(vec![args.message.join(" ").into_bytes()])? {
-            node.stop_timeout(cli::INTERRUPTED_LINGER);
-            bail!("interrupted while the link to {name} was backed up: the message was not sent");
+            return interrupted(format!(
+                "while the link to {} was backed up: the message was not sent",
+                escape(&name)
+            ));
         }
         return cli::finish_sending(&node, &stop, 1);
     }
-    let lines = input::spawn_stdin(args.send.json);
+    let lines = input::spawn_stdin(args.send.input());
     let mut sent = 0u64;
     while !stop.load(Ordering::SeqCst) {
         match lines.recv_timeout(cli::TICK) {
             Ok(m) => {
                 if !send(m?.content)? {
-                    node.stop_timeout(cli::INTERRUPTED_LINGER);
-                    bail!(
-                        "interrupted while the link to {name} was backed up: {sent} messages \
-                         were queued; the next one and the rest of the input were not sent"
-                    );
+                    return interrupted(format!(
+                        "while the link to {} was backed up: {sent} messages were queued; the \
+                         next one and the rest of the input were not sent",
+                        escape(&name)
+                    ));
                 }
                 sent += 1;
             }

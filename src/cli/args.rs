@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, ValueEnum, ValueHint};
 
 use crate::node::Builder;
 use crate::proto::node::Timers;
@@ -13,35 +13,39 @@ use crate::proto::node::Timers;
 /// Flags shared by every command: who we are and how we find peers.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// Our node name (default: the first 6 hex digits of our UUID)
-    #[arg(help_heading = "Node options", long, short = 'n', value_name = "NAME")]
+    /// Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)
+    #[arg(help_heading = "Node options", long, short = 'n', value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// Join GROUP (repeatable)
+    /// Join GROUP, 1 to 255 bytes (repeatable)
     #[arg(
         help_heading = "Node options",
         long = "group",
         short = 'g',
-        value_name = "GROUP"
+        value_name = "GROUP",
+        value_parser = parse_name
     )]
     pub groups: Vec<String>,
 
-    /// Send this header to every peer (repeatable)
+    /// Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)
     #[arg(help_heading = "Node options", long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
 
-    /// Network interface, by name or IPv4 address (default: the first non-loopback one)
+    /// Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else
+    /// ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)
     #[arg(
         help_heading = "Node options",
         long,
         short = 'i',
         env = "ZRE_INTERFACE",
         hide_env_values = true,
-        value_name = "NAME|IP"
+        value_name = "NAME|IP",
+        value_hint = ValueHint::Other,
+        value_parser = parse_interface
     )]
     pub interface: Option<String>,
 
-    /// UDP beacon port; nodes must share it to find each other
+    /// UDP beacon port, 1 to 65535; nodes must share it to find each other
     #[arg(
         help_heading = "Node options",
         long,
@@ -49,7 +53,8 @@ pub struct NodeArgs {
         env = "ZRE_PORT",
         hide_env_values = true,
         default_value_t = crate::node::DEFAULT_PORT,
-        value_name = "PORT"
+        value_name = "PORT",
+        value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub port: u16,
 
@@ -107,11 +112,41 @@ impl NodeArgs {
 pub enum Format {
     /// One JSON object per line (NDJSON)
     Json,
-    /// One readable line per event, coloured on a terminal unless NO_COLOR is set
+    /// One readable line per event, what peers send escaped, coloured on a terminal
     Human,
 }
 
-/// The output flag of the commands that print events.
+/// When `--format human` is coloured, as in rg, fd and jq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set (not empty); CLICOLOR_FORCE (not 0) forces it
+    Auto,
+    /// Always, also into a pipe or a file
+    Always,
+    /// Never
+    Never,
+}
+
+impl Color {
+    /// Whether output in `format` to a terminal (or not) is coloured. JSON never is.
+    pub fn enabled(self, format: Format, terminal: bool) -> bool {
+        let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        format == Format::Human
+            && match self {
+                Color::Always => true,
+                Color::Never => false,
+                // NO_COLOR wins over CLICOLOR_FORCE, as in anstream (clap's colours).
+                Color::Auto if set("NO_COLOR") => false,
+                Color::Auto => {
+                    terminal
+                        || (set("CLICOLOR_FORCE")
+                            && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0"))
+                }
+            }
+    }
+}
+
+/// The output flags of the commands that print events.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Output format
@@ -124,6 +159,55 @@ pub struct OutputArgs {
         value_name = "FORMAT"
     )]
     pub format: Format,
+    /// When --format human is coloured
+    #[arg(
+        help_heading = "Output options",
+        long,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: Color,
+}
+
+/// The event types `zre-listen --type` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventType {
+    /// A peer appeared
+    Enter,
+    /// A peer left or expired
+    Exit,
+    /// A peer joined a group
+    Join,
+    /// A peer left a group
+    Leave,
+    /// A message to us
+    Whisper,
+    /// A message to a group
+    Shout,
+    /// A peer has been quiet for --evasive
+    Evasive,
+    /// A peer has been quiet for longer
+    Silent,
+    /// We stopped (printed last)
+    Stop,
+}
+
+impl EventType {
+    /// The `type` field of the events of this type.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Enter => "enter",
+            EventType::Exit => "exit",
+            EventType::Join => "join",
+            EventType::Leave => "leave",
+            EventType::Whisper => "whisper",
+            EventType::Shout => "shout",
+            EventType::Evasive => "evasive",
+            EventType::Silent => "silent",
+            EventType::Stop => "stop",
+        }
+    }
 }
 
 /// `zre-listen`: print every event.
@@ -134,15 +218,30 @@ pub struct OutputArgs {
     about = "Join ZRE groups and print every event, one JSON object per line",
     long_about = "Join the given groups (none: presence and whispers only) and print every \
 event the node sees: enter, exit, join, leave, whisper, shout, evasive, silent and, last, stop. \
-Filtering is jq's job."
+--type and --from select events, and --count counts only those, so that \
+`zre-listen --type shout,whisper --from bob --count 1 --timeout 30s` waits for bob's next \
+message; the exit status then says, as grep's does, whether it came (0) or --timeout ended the \
+run first (1). Finer filtering is jq's job."
 )]
 pub struct ListenArgs {
-    /// Exit after printing N events
+    /// Exit 0 after printing N events (those --type and --from select)
     #[arg(help_heading = "Listen options", long, short = 'c', value_name = "N")]
     pub count: Option<u64>,
-    /// Exit after D (e.g. 10s)
+    /// Exit after D (e.g. 10s); with --count, exit 1 when D ends the run first
     #[arg(help_heading = "Listen options", long, short = 't', value_name = "D", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Print only events of these types (comma-separated or repeated)
+    #[arg(
+        help_heading = "Listen options",
+        long = "type",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "TYPE"
+    )]
+    pub types: Vec<EventType>,
+    /// Print only events from this peer, by name or UUID (repeatable: any of them)
+    #[arg(help_heading = "Listen options", long, value_name = "NAME|UUID")]
+    pub from: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: OutputArgs,
@@ -154,12 +253,35 @@ pub struct ListenArgs {
 /// The waiting and input flags zre-shout and zre-whisper share.
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
-    /// Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout)
-    #[arg(help_heading = "Sending options", long)]
+    /// Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout);
+    /// objects whose "type" is not shout or whisper (zre-listen's other events) are skipped
+    #[arg(help_heading = "Sending options", long, group = "input")]
     pub json: bool,
+    /// Read messages separated by NUL bytes, not newlines (find -print0, xargs -0)
+    #[arg(help_heading = "Sending options", long, short = '0', group = "input")]
+    pub null: bool,
+    /// Send all of stdin as one message (e.g. a binary file)
+    #[arg(help_heading = "Sending options", long, group = "input")]
+    pub whole: bool,
     /// Give up when the recipients are not there after D
     #[arg(help_heading = "Sending options", long, short = 'w', value_name = "D", default_value = "5s", value_parser = parse_duration)]
     pub wait: Duration,
+}
+
+impl SendArgs {
+    /// How stdin is cut into messages.
+    pub fn input(&self) -> super::input::Mode {
+        use super::input::Mode;
+        if self.json {
+            Mode::Json
+        } else if self.null {
+            Mode::Null
+        } else if self.whole {
+            Mode::Whole
+        } else {
+            Mode::Lines
+        }
+    }
 }
 
 /// `zre-shout`: send to a group.
@@ -167,12 +289,18 @@ pub struct SendArgs {
 #[command(
     name = "zre-shout",
     version,
+    mut_arg("groups", |a| a
+        .help("The group to shout to; then every argument is MESSAGE")
+        .help_heading("Shout options")),
     about = "Shout a message, or each line of stdin, to a ZRE group",
     long_about = "Shout MESSAGE (the arguments joined by spaces, as one frame) to GROUP, or \
-each line of stdin when no MESSAGE is given. Before sending it waits until --peers members of \
-the group are present, up to --wait; if they do not show up it says so and exits 1. With --json \
-each stdin line is an object with \"text\" or \"frames\" and an optional \"group\" (then GROUP \
-may be left out), so the output of zre-listen can be piped back in."
+each line of stdin when no MESSAGE is given (-0: each NUL-terminated record, --whole: all of \
+it). The group is the first argument, or -g GROUP; then every argument is MESSAGE. Before \
+sending it waits until --peers members of the group are present, up to --wait; if they do not \
+show up it says so and exits 1. With --json each stdin line is an object with \"text\" or \
+\"frames\" and an optional \"group\" (which overrides GROUP; -g GROUP overrides it), so the output \
+of zre-listen can be piped back in: `zre-listen -g A | zre-shout --json -g B` relays A's \
+shouts to B."
 )]
 pub struct ShoutArgs {
     /// Wait until N members of the group are present (0: do not wait)
@@ -183,26 +311,58 @@ pub struct ShoutArgs {
         default_value_t = 1
     )]
     pub peers: usize,
-    /// The group to shout to
+    /// The group to shout to (unless -g names it)
     #[arg(
         help_heading = "Arguments",
         value_name = "GROUP",
-        required_unless_present = "json"
+        required_unless_present_any = ["json", "groups"],
+        value_parser = parse_name
     )]
     pub group: Option<String>,
     /// The message (default: read stdin)
     #[arg(
         help_heading = "Arguments",
         value_name = "MESSAGE",
-        conflicts_with = "json"
+        conflicts_with = "input"
     )]
     pub message: Vec<String>,
+    /// True when `group` came from -g: it then wins over the "group" of `--json` lines.
+    #[arg(skip)]
+    pub group_flag: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub send: SendArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub node: NodeArgs,
+}
+
+impl ShoutArgs {
+    /// Makes `-g GROUP` the group to shout to: the positional arguments are then all
+    /// MESSAGE, and zre-shout joins no group. Without -g, nothing changes.
+    pub fn resolve_group_flag(&mut self) -> Result<(), String> {
+        match self.node.groups.as_slice() {
+            [] => Ok(()),
+            [g] => {
+                let g = g.clone();
+                if let Some(first) = self.group.take() {
+                    if self.send.json || self.send.null || self.send.whole {
+                        return Err(format!(
+                            "-g {} names the group; a MESSAGE argument cannot be given with \
+                             --json, -0 or --whole",
+                            shorten(&g)
+                        ));
+                    }
+                    self.message.insert(0, first);
+                }
+                self.group = Some(g);
+                self.group_flag = true;
+                self.node.groups.clear();
+                Ok(())
+            }
+            _ => Err("zre-shout takes one -g GROUP, the group to shout to".into()),
+        }
+    }
 }
 
 /// `zre-whisper`: send to one peer.
@@ -214,7 +374,9 @@ pub struct ShoutArgs {
     long_about = "Whisper MESSAGE (the arguments joined by spaces, as one frame) to PEER, or \
 each line of stdin when no MESSAGE is given. PEER is a UUID (32 hex digits, any case, hyphens \
 allowed) or a name; a name that several peers share is an error listing them. It waits for PEER \
-up to --wait. With --json each stdin line is an object with \"text\" or \"frames\"."
+up to --wait. -0 reads NUL-terminated records, --whole all of stdin as one message. With --json \
+each stdin line is an object with \"text\" or \"frames\". zre-whisper joins no group: -g is \
+refused."
 )]
 pub struct WhisperArgs {
     /// The peer: its UUID or its name
@@ -224,7 +386,7 @@ pub struct WhisperArgs {
     #[arg(
         help_heading = "Arguments",
         value_name = "MESSAGE",
-        conflicts_with = "json"
+        conflicts_with = "input"
     )]
     pub message: Vec<String>,
     #[command(flatten)]
@@ -298,7 +460,7 @@ pub struct DirArgs {
     )]
     pub format: DirFormat,
     /// The directory to keep
-    #[arg(help_heading = "Arguments", value_name = "DIR")]
+    #[arg(help_heading = "Arguments", value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -348,22 +510,56 @@ pub fn parse_timer(s: &str) -> Result<Duration, String> {
     parse_between(s, Timers::MIN_EVASIVE)
 }
 
-/// A command line with checks that span flags (the node's timers against each other),
-/// which clap's value parsers cannot make.
+/// A command line with checks that span flags (the node's timers against each other,
+/// duplicate headers), which clap's value parsers cannot make.
 pub trait Checked: Parser {
     /// The node flags.
     fn node_args(&self) -> &NodeArgs;
 
-    /// Parses the command line like [`Parser::parse`], then checks the timers together
-    /// (evasive < silent < expired, see [`Timers::check`]). A bad combination is a usage
-    /// error: one line `zre-xxx: error: ...` on stderr, exit 2.
+    /// Checks this command's own rules once all flags are read.
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Parses the command line like [`Parser::parse`], then checks what spans flags (the
+    /// timers, evasive < silent < expired, see [`Timers::check`]; duplicate header keys).
+    /// A usage error, clap's own too, is one line `zre-xxx: error: ...` on stderr that
+    /// names the environment variable a bad value came from and shortens long values;
+    /// exit 2. `--help` and `--version` print as clap prints them.
     fn parse_checked() -> Self {
-        let args = Self::parse();
-        if let Err(e) = args.node_args().timers().check() {
+        let name = Self::command().get_name().to_string();
+        let fail = |msg: String| -> ! {
             use std::io::Write as _;
-            let name = Self::command().get_name().to_string();
-            let _ = writeln!(std::io::stderr(), "{name}: error: {e}");
+            let _ = writeln!(std::io::stderr(), "{name}: error: {msg}");
             std::process::exit(super::EXIT_USAGE.into());
+        };
+        // A variable set but blank is unset, as the library reads ZSYS_INTERFACE. This
+        // runs before any thread starts, so changing the environment is safe.
+        for k in Self::command().get_arguments().filter_map(|a| a.get_env()) {
+            if std::env::var_os(k).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+                std::env::remove_var(k);
+            }
+        }
+        let mut args = match Self::try_parse() {
+            Ok(a) => a,
+            Err(e) => match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+                _ => fail(usage_line(&Self::command(), &e)),
+            },
+        };
+        if let Err(e) = args.node_args().timers().check() {
+            fail(e.to_string());
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (k, _) in &args.node_args().headers {
+            if !keys.insert(k.as_str()) {
+                fail(format!("--header {} is given twice", shorten(k)));
+            }
+        }
+        if let Err(e) = args.check() {
+            fail(e);
         }
         args
     }
@@ -378,12 +574,166 @@ macro_rules! checked {
         }
     )*};
 }
-checked!(ListenArgs, ShoutArgs, WhisperArgs, PingArgs, DirArgs);
+checked!(ListenArgs, PingArgs, DirArgs);
 
-/// Parses `KEY=VALUE`.
+impl Checked for ShoutArgs {
+    fn node_args(&self) -> &NodeArgs {
+        &self.node
+    }
+    fn check(&mut self) -> Result<(), String> {
+        self.resolve_group_flag()
+    }
+}
+
+impl Checked for WhisperArgs {
+    fn node_args(&self) -> &NodeArgs {
+        &self.node
+    }
+    fn check(&mut self) -> Result<(), String> {
+        match self.node.groups.first() {
+            None => Ok(()),
+            Some(g) => Err(format!(
+                "zre-whisper joins no group (-g {}); it whispers to PEER, its first argument: \
+                 zre-whisper PEER [MESSAGE...]",
+                shorten(g)
+            )),
+        }
+    }
+}
+
+/// The longest value a usage error repeats; longer ones are cut, with their length.
+const SHOWN: usize = 40;
+
+/// `s` as a usage error shows it: quoted, escaped, cut after 40 characters.
+pub fn shorten(s: &str) -> String {
+    let n = s.chars().count();
+    let cut: String = s.chars().take(SHOWN).collect();
+    let shown = super::output::escape(&cut);
+    if n > SHOWN {
+        format!("'{shown}...' ({} bytes)", s.len())
+    } else {
+        format!("'{shown}'")
+    }
+}
+
+/// A clap error as one line: what is wrong, the value (shortened), the flag, and, when
+/// the value came from the environment, which variable (`ZRE_PORT=abc`).
+fn usage_line(cmd: &clap::Command, e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let (Some(flag), Some(value)) = (get(ContextKind::InvalidArg), get(ContextKind::InvalidValue))
+    else {
+        // Not about one value: clap's first line, without its "error: ".
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or("bad arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        return format!("{first} (see --help)");
+    };
+    let why = match e.kind() {
+        ErrorKind::InvalidValue => match e.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(v)) => format!("possible values: {}", v.join(", ")),
+            _ => "invalid value".into(),
+        },
+        _ => std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "invalid value".into()),
+    };
+    // `--port <PORT>` -> the argument, and its variable if the value is that variable's.
+    let long = flag.split_whitespace().next().unwrap_or(&flag).to_string();
+    let env = cmd
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+        .and_then(|a| a.get_env())
+        .and_then(|k| {
+            let v = std::env::var_os(k)?;
+            (v.to_string_lossy() == value).then(|| k.to_string_lossy().into_owned())
+        });
+    let given_on_line = std::env::args()
+        .skip(1)
+        .any(|a| a == long || a.starts_with(&format!("{long}=")) || short_of(cmd, &long, &a));
+    match env {
+        Some(k) if !given_on_line => format!("{k}={}: {why} ({long})", shorten_bare(&value)),
+        _ => format!("{long} {}: {why}", shorten(&value)),
+    }
+}
+
+/// True when `arg` is the short form of the flag `long` (`-p` for `--port`).
+fn short_of(cmd: &clap::Command, long: &str, arg: &str) -> bool {
+    cmd.get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+        .and_then(|a| a.get_short())
+        .is_some_and(|c| arg.starts_with(&format!("-{c}")))
+}
+
+/// Like [`shorten`], without quotes (for `VAR=value`).
+fn shorten_bare(s: &str) -> String {
+    let q = shorten(s);
+    q.strip_prefix('\'')
+        .map(|r| r.replacen('\'', "", 1))
+        .unwrap_or(q)
+}
+
+/// Where the interface the node tried came from, for an error about it: `--interface`,
+/// `ZRE_INTERFACE=..` or `ZSYS_INTERFACE=..` (empty when none: the default choice).
+pub fn interface_source(args: &NodeArgs) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    match &args.interface {
+        Some(i)
+            if var("ZRE_INTERFACE").as_deref() == Some(i.as_str())
+                && !std::env::args().any(|a| a == "-i" || a.starts_with("--interface")) =>
+        {
+            format!("ZRE_INTERFACE={}: ", shorten_bare(i))
+        }
+        Some(i) => format!("--interface {}: ", shorten(i)),
+        None => match var("ZSYS_INTERFACE") {
+            Some(v) => format!("ZSYS_INTERFACE={}: ", shorten_bare(&v)),
+            None => String::new(),
+        },
+    }
+}
+
+/// The longest name, group or header key: a ZRE `string` has a 1-byte length.
+pub const MAX_NAME: usize = 255;
+
+/// Parses a node name or a group: 1 to 255 bytes.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > MAX_NAME {
+        return Err(format!(
+            "is {} bytes; the wire allows at most {MAX_NAME}",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses an interface name or IPv4 address: 1 to 64 bytes (Linux names have at most 15),
+/// so that the error that lists the interfaces never repeats a long value.
+pub fn parse_interface(s: &str) -> Result<String, String> {
+    match s.trim().len() {
+        0 => Err("must not be empty".into()),
+        n if n > 64 => Err(format!("is {n} bytes; no interface has such a name")),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// Parses `KEY=VALUE`; KEY is 1 to 255 bytes.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        Some((k, v)) if !k.is_empty() => {
+            if k.len() > MAX_NAME {
+                return Err(format!(
+                    "its KEY is {} bytes; the wire allows at most {MAX_NAME}",
+                    k.len()
+                ));
+            }
+            Ok((k.to_string(), v.to_string()))
+        }
         _ => Err("expected KEY=VALUE".into()),
     }
 }

@@ -45,9 +45,7 @@ pub fn render_all() -> io::Result<Vec<File>> {
             (Shell::Zsh, format!("completions/zsh/_{name}")),
             (Shell::Fish, format!("completions/fish/{name}.fish")),
         ] {
-            let mut c = cmd.clone();
-            let mut bytes = Vec::new();
-            clap_complete::generate(shell, &mut c, name.clone(), &mut bytes);
+            let bytes = completion(&cmd, shell);
             files.push(File {
                 path: PathBuf::from(file),
                 bytes,
@@ -55,6 +53,53 @@ pub fn render_all() -> io::Result<Vec<File>> {
         }
     }
     Ok(files)
+}
+
+/// One command's completion script for `shell`: clap's, suggesting interface names for
+/// `--interface` too.
+pub fn completion(cmd: &Command, shell: Shell) -> Vec<u8> {
+    let mut c = cmd.clone();
+    let mut bytes = Vec::new();
+    clap_complete::generate(shell, &mut c, cmd.get_name().to_string(), &mut bytes);
+    complete_interfaces(shell, &String::from_utf8_lossy(&bytes)).into_bytes()
+}
+
+/// Makes a completion script suggest interface names for `-i`/`--interface`, which clap
+/// cannot: its value hints have no such kind. bash lists /sys/class/net; zsh and fish
+/// have their own functions for it.
+fn complete_interfaces(shell: Shell, script: &str) -> String {
+    match shell {
+        Shell::Bash => {
+            let clap_says = "COMPREPLY=(\"${cur}\")
+                    if [[ \"${BASH_VERSINFO[0]}\" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0";
+            let ours =
+                "COMPREPLY=($(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- \"${cur}\"))
+                    return 0";
+            let mut out = script.to_string();
+            for flag in ["--interface)", "-i)"] {
+                out = out.replace(
+                    &format!("{flag}\n                    {clap_says}"),
+                    &format!("{flag}\n                    {ours}"),
+                );
+            }
+            out
+        }
+        Shell::Zsh => script.replace(":NAME|IP:' \\", ":NAME|IP:_net_interfaces' \\"),
+        Shell::Fish => script
+            .lines()
+            .map(|l| {
+                if l.contains(" -l interface ") {
+                    format!("{l} -a \"(__fish_print_interfaces)\"\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect(),
+        _ => script.to_string(),
+    }
 }
 
 /// Writes every file under `root`, creating directories as needed.
@@ -131,35 +176,56 @@ and zre-whisper --json.",
     ),
 ];
 
-const INPUT_FORMAT: &str = "Without --json each stdin line (without its newline) is sent as one \
-frame, its bytes untouched. With --json each line is a JSON object as zre-listen prints them: \
+const INPUT_FORMAT: &str = "Without --json each stdin line (without its newline; a carriage \
+return before it stays) is sent as one frame, its bytes untouched. With -0 (--null) each record \
+ended by a NUL byte is one frame, as find -print0 writes them; with --whole all of stdin is one \
+frame, e.g. a binary file. With --json each line is a JSON object as zre-listen prints them: \
 \"frames\" (each {\"text\": ...} or {\"base64\": ...}) or else \"text\"; zre-shout also reads \
-an optional \"group\" that overrides GROUP. Blank lines are skipped; a bad line is an error.";
+an optional \"group\" that overrides GROUP (and that -g GROUP overrides). Objects whose \
+\"type\" is not shout or whisper (zre-listen's enter, join, ... events) and blank lines are \
+skipped; a bad line is an error naming its line number.";
 
 const EXIT_ROWS: &[(&str, &str)] = &[
     (
         "0",
-        "Done; also after Ctrl-C (SIGINT), SIGTERM or a closed output pipe. Peers see the node \
-exit at once.",
+        "Done; also after Ctrl-C (SIGINT), SIGTERM or a closed output pipe (noticed within a \
+tenth of a second even while nothing is printed, as after | head -1). Peers see the node exit \
+at once. zre-listen: --count events were printed.",
     ),
     (
         "1",
-        "Runtime failure (no such interface, nobody to deliver to, ...): one line \
-\"zre-xxx: error: ...\" on stderr.",
+        "Runtime failure (nobody to deliver to, the node failed, ...): one line \
+\"zre-xxx: error: ...\" on stderr. zre-listen: --timeout ended the run before --count events \
+were printed (nothing on stderr, as grep finding nothing).",
     ),
     (
         "2",
-        "Usage error: bad arguments, or timers that do not fit together (--evasive must be \
-below --expired, with room for silent, evasive + a fifth, between them).",
+        "Usage error, in one line \"zre-xxx: error: ...\" that names the flag or the \
+environment variable the bad value came from: bad arguments, an unknown interface, a duplicate \
+--header key, timers that do not fit together (--evasive must be below --expired, with room \
+for silent, evasive + a fifth, between them).",
+    ),
+    (
+        "130",
+        "zre-shout and zre-whisper: interrupted (Ctrl-C, SIGTERM, SIGHUP) before everything \
+was delivered; the line on stderr says what was not. Interrupted with nothing owed, they exit 0.",
     ),
 ];
 
 const ENV_ROWS: &[(&str, &str)] = &[
     ("ZRE_INTERFACE", "The default for --interface."),
+    (
+        "ZSYS_INTERFACE",
+        "The default for --interface when ZRE_INTERFACE is not set, as Zyre (CZMQ) reads it.",
+    ),
     ("ZRE_PORT", "The default for --port."),
     (
         "NO_COLOR",
-        "When set and not empty, --format human prints no colour.",
+        "When set and not empty, --color auto prints no colour.",
+    ),
+    (
+        "CLICOLOR_FORCE",
+        "When set and not 0, --color auto colours also into a pipe (NO_COLOR wins).",
     ),
 ];
 
@@ -172,6 +238,7 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
                 "zre-listen --interface lo --group CHAT",
                 "zre-listen -i lo -g CHAT | jq -r 'select(.type == \"shout\") | .text'",
                 "zre-listen -i lo --count 1 --timeout 10s",
+                "zre-listen -i lo -g CHAT --type shout,whisper --from bob --count 1 --timeout 30s",
             ],
         ),
         "zre-shout" => (
@@ -179,7 +246,8 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             vec![
                 "zre-shout --interface lo CHAT hello world",
                 "tail -f log | zre-shout -i lo --peers 2 LOGS",
-                "zre-listen -i lo -g A | jq -c --unbuffered 'select(.type == \"shout\") | .group = \"B\"' | zre-shout -i lo --json",
+                "zre-shout -i lo --whole FILES < picture.png",
+                "zre-listen -i lo -g A | zre-shout -i lo --json -g B",
             ],
         ),
         "zre-whisper" => (

@@ -24,16 +24,19 @@
 //! ```
 //!
 //! zre-shout and zre-whisper `--json` read the same objects back (`frames`, else `text`;
-//! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly.
+//! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly;
+//! objects whose `type` is not `shout` or `whisper` are skipped, so zre-listen's output
+//! can be piped in as it is.
 //! zre-ping adds `rtt`, `lost` and `summary` objects (see its man page).
 //!
 //! # Exit status
 //!
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
-//! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe                    |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); also Ctrl-C or SIGTERM before zre-shout or zre-whisper delivered everything (the line says what was not sent) |
-//! | 2    | usage error (bad arguments), reported by clap; timers that do not fit together (`--evasive` not below `--expired`) in one line `zre-xxx: error: ...` |
+//! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe (noticed within a tenth of a second even when nothing is printed); zre-listen: `--count` reached |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached |
+//! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`), timers that do not fit together, an unknown interface |
+//! | 130  | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM or SIGHUP) before everything was delivered; the line on stderr says what was not |
 
 pub mod args;
 pub mod docs;
@@ -57,20 +60,49 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error (clap's own, and timers that do not fit together).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of a sender interrupted before everything was delivered: 128 + SIGINT, as
+/// a shell reports a process that Ctrl-C killed. The signal handler we have (ctrlc) does
+/// not say which signal came, so SIGTERM and SIGHUP give this status too.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// How long the main loops wait for an event before looking at the stop flag.
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// A usage error found after clap parsed the flags (a bad interface, a duplicate header):
+/// [`run`] prints it in one line and exits [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A sender was interrupted before everything it had was delivered: [`run`] prints what
+/// was not sent and exits [`EXIT_INTERRUPTED`].
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: {0}")]
+pub struct Interrupted(pub String);
+
 /// Runs a command's body: an error prints one line `NAME: error: ...` on stderr and exits
-/// 1, except a broken pipe, which exits 0 without a word.
+/// 1 ([`UsageError`]: 2, [`Interrupted`]: 130), except a broken pipe, which exits 0
+/// without a word.
 pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    run_status(name, || body().map(|()| EXIT_OK))
+}
+
+/// Like [`run`], for a body that chooses its exit status when it succeeds (zre-listen:
+/// 1 when `--timeout` came before `--count`, without a word, as grep finding nothing).
+pub fn run_status(name: &str, body: impl FnOnce() -> anyhow::Result<u8>) -> ExitCode {
     match body() {
-        Ok(()) => ExitCode::from(EXIT_OK),
+        Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
             use io::Write as _;
             let _ = writeln!(io::stderr(), "{name}: error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() {
+                EXIT_USAGE
+            } else if e.downcast_ref::<Interrupted>().is_some() {
+                EXIT_INTERRUPTED
+            } else {
+                EXIT_FAILURE
+            })
         }
     }
 }
@@ -92,9 +124,58 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// True once [`stop_when_stdout_closes`] saw stdout closed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
+
+/// Sets `stop` as soon as stdout is closed for good (the reader of a pipe has gone, as
+/// after `| head -1`; a terminal hung up), even while nothing is printed: a quiet network
+/// would otherwise keep the command running until its next line meets the broken pipe.
+/// As GNU `tail -f` does, a thread waits in poll(2) for POLLERR or POLLHUP on stdout
+/// (zmq::poll is poll(2) for a plain descriptor); a file or a terminal never wakes it.
+pub fn stop_when_stdout_closes(stop: &Arc<AtomicBool>) {
+    use std::os::fd::AsRawFd as _;
+    let fd = io::stdout().as_raw_fd();
+    // A closed descriptor (`>&-`) is not a reader that left: writing reports it.
+    if std::fs::metadata(format!("/proc/self/fd/{fd}")).is_err()
+        && std::path::Path::new("/proc/self/fd").exists()
+    {
+        return;
+    }
+    let stop = stop.clone();
+    let watch = move || {
+        let mut items = [zmq::PollItem::from_fd(fd, zmq::PollEvents::empty())];
+        loop {
+            match zmq::poll(&mut items, -1) {
+                Ok(_) if items[0].is_error() => {
+                    STDOUT_CLOSED.store(true, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    // Without the thread the command still ends, at its next write.
+    let _ = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .spawn(watch);
+}
+
 /// Starts a node from the shared flags and joins its `--group`s.
 pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
-    let node = args.builder().start().context("cannot start the node")?;
+    let node = match args.builder().start() {
+        Ok(node) => node,
+        // No such interface: a usage error, naming where the name came from.
+        Err(crate::Error::Interface(e)) => {
+            return Err(UsageError(format!("{}{e}", args::interface_source(args))).into())
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot start the node")),
+    };
     for g in &args.groups {
         node.join(g).with_context(|| format!("cannot join {g}"))?;
     }
@@ -153,7 +234,10 @@ pub fn finish_sending(node: &Node, stop: &AtomicBool, sent: u64) -> anyhow::Resu
         return Ok(());
     }
     node.stop_timeout(INTERRUPTED_LINGER);
-    anyhow::bail!("interrupted: {sent} messages were sent, and not all of them were delivered")
+    Err(Interrupted(format!(
+        "{sent} messages were sent, and not all of them were delivered"
+    ))
+    .into())
 }
 
 /// How long a stop on Ctrl-C or SIGTERM gives queued messages to leave: a user who

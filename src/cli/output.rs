@@ -8,7 +8,7 @@ use base64::Engine as _;
 use colored::Colorize;
 use serde_json::Value;
 
-use super::args::Format;
+use super::args::{Color, Format};
 use crate::proto::event::{uuid_hex, Content, Event};
 
 /// The current time as RFC 3339 UTC with milliseconds, e.g. `2026-01-31T12:00:00.123Z`.
@@ -104,30 +104,93 @@ pub fn event_json(event: &Event) -> String {
     o.finish()
 }
 
-fn short_time() -> String {
-    // "2026-01-31T12:00:00.123Z" -> "12:00:00.123"
+/// The time of day in UTC, marked `Z`, e.g. `12:00:00.123Z`.
+pub fn short_time() -> String {
+    // "2026-01-31T12:00:00.123Z" -> "12:00:00.123Z"
     let t = now_rfc3339();
-    t.get(11..23).map(str::to_string).unwrap_or(t)
+    t.get(11..).map(str::to_string).unwrap_or(t)
 }
 
-fn human_content(content: &Content) -> String {
-    if let Some(text) = single_text(content) {
-        return text.to_string();
+/// `s` made safe for a terminal, on one line: backslash, the C0 controls, DEL, the C1
+/// controls, and the Unicode line separators and bidirectional overrides become
+/// conventional escapes (`\\`, `\n`, `\t`, `\e`, `\x00`, `\x7f`, `\u{9b}`, ...), so that
+/// nothing a peer sends can move the cursor, start an escape sequence or forge a line.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s, false);
+    out
+}
+
+/// Appends `s` escaped as [`escape`] does; `quoted` also escapes `"`.
+fn push_escaped(out: &mut String, s: &str, quoted: bool) {
+    use std::fmt::Write as _;
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' if quoted => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x1b' => out.push_str("\\e"),
+            '\x00'..='\x1f' | '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            '\u{80}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
-    let parts: Vec<String> = content
-        .iter()
-        .map(|f| match std::str::from_utf8(f) {
-            Ok(s) => format!("{s:?}"),
-            Err(_) => format!(
-                "base64:{}",
-                base64::engine::general_purpose::STANDARD.encode(f)
-            ),
-        })
-        .collect();
-    format!("[{}]", parts.join(", "))
+}
+
+/// Appends bytes escaped: valid UTF-8 as [`escape`] does, other bytes as `\xNN`.
+fn push_escaped_bytes(out: &mut String, bytes: &[u8], quoted: bool) {
+    use std::fmt::Write as _;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, 0),
+            Err(e) => {
+                let (ok, after) = rest.split_at(e.valid_up_to());
+                let ok = std::str::from_utf8(ok).unwrap_or_default();
+                (ok, e.error_len().unwrap_or(after.len()))
+            }
+        };
+        push_escaped(out, valid, quoted);
+        let after = &rest[valid.len()..];
+        for b in &after[..bad] {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+        rest = &after[bad..];
+    }
+}
+
+/// The content for a human: a single UTF-8 frame as its escaped text; anything else as
+/// each frame in double quotes with conventional escapes (`"k" "\x00\x01\xff"`).
+pub fn human_content(content: &Content) -> String {
+    if let Some(text) = single_text(content) {
+        return escape(text);
+    }
+    let mut out = String::new();
+    for (i, f) in content.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        push_escaped_bytes(&mut out, f, true);
+        out.push('"');
+    }
+    out
 }
 
 /// An event as one readable line (without the newline); coloured if `colored` allows it.
+/// Everything the peer chose (name, endpoint, headers, group, content) is [`escape`]d.
 pub fn event_human(event: &Event) -> String {
     let kind = match event {
         Event::Stop => "STOP".to_string(),
@@ -143,7 +206,7 @@ pub fn event_human(event: &Event) -> String {
     if let Some(peer) = event.peer() {
         line.push_str(&format!(
             " {} {}",
-            event.name().bold(),
+            escape(event.name()).bold(),
             format!("({})", uuid_hex(&peer)).dimmed()
         ));
     }
@@ -151,19 +214,23 @@ pub fn event_human(event: &Event) -> String {
         Event::Enter {
             endpoint, headers, ..
         } => {
-            line.push_str(&format!(" at {endpoint}"));
+            line.push_str(&format!(" at {}", escape(endpoint)));
             for (k, v) in headers {
-                line.push_str(&format!(" {k}={v}"));
+                line.push_str(&format!(" {}={}", escape(k), escape(v)));
             }
         }
         Event::Join { group, .. } | Event::Leave { group, .. } => {
-            line.push_str(&format!(" {group}"));
+            line.push_str(&format!(" {}", escape(group)));
         }
         Event::Whisper { content, .. } => {
             line.push_str(&format!(": {}", human_content(content)));
         }
         Event::Shout { group, content, .. } => {
-            line.push_str(&format!(" to {group}: {}", human_content(content)));
+            line.push_str(&format!(
+                " to {}: {}",
+                escape(group),
+                human_content(content)
+            ));
         }
         _ => {}
     }
@@ -178,14 +245,10 @@ pub struct Output {
 }
 
 impl Output {
-    /// Prints to stdout in `format`; colour only for human output on a terminal when
-    /// NO_COLOR is not set.
-    pub fn stdout(format: Format) -> Output {
+    /// Prints to stdout in `format`, coloured as [`Color::enabled`] decides.
+    pub fn stdout(format: Format, color: Color) -> Output {
         let out = io::stdout();
-        let colour = format == Format::Human
-            && out.is_terminal()
-            && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
-        colored::control::set_override(colour);
+        colored::control::set_override(color.enabled(format, out.is_terminal()));
         Output { format, out }
     }
 
@@ -234,6 +297,16 @@ mod tests {
             serde_json::json!([{"text": "hi"}, {"base64": "AP8="}])
         );
         assert!(v.get("text").is_none());
+    }
+
+    #[test]
+    fn escape_makes_one_safe_line() {
+        assert_eq!(
+            escape("a\x1b[2J\x07\n\\\u{9b}\u{202e}\x7fé"),
+            r"a\e[2J\x07\n\\\u{9b}\u{202e}\x7fé"
+        );
+        let content = vec![b"k".to_vec(), vec![0, 1, b'"', 0xff, b'x', 0xe2, 0x82]];
+        assert_eq!(human_content(&content), r#""k" "\x00\x01\"\xffx\xe2\x82""#);
     }
 
     #[test]
