@@ -360,9 +360,7 @@ impl Core {
         (with_event || self.mail_pending)
             && self.app_watching
             && !self.driver_watching
-            && self
-                .driver_wake_at
-                .map_or(true, |t| t > now + 2 * APP_GRACE)
+            && self.driver_wake_at.is_none_or(|t| t > now + 2 * APP_GRACE)
     }
 
     /// Reads the mailbox until it is empty (true) or a batch is read (false), unless the

@@ -321,7 +321,7 @@ impl Node {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
-                .map_or(true, JoinHandle::is_finished);
+                .is_none_or(JoinHandle::is_finished);
             match self.or_failure(Error::Stopped) {
                 e @ Error::DriverFailed(_) => return e,
                 e if finished => return e,
