@@ -509,23 +509,31 @@ fn partition_exits_both_sides_and_heal_reenters_once() {
 }
 
 #[test]
-fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_within_an_interval() {
-    let mut lan = Lan::new(3, timers());
+fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_once_it_fails_a_ping() {
+    let t = timers();
+    let mut lan = Lan::new(3, t);
     lan.run_until(secs(3.0));
     let old = lan.uuid(2);
-    lan.add_host(2, timers(), Uuid::from_u128(0x9999)); // same IP and port, new UUID
-                                                        // The others ignore its beacon (the endpoint is taken); it hears theirs within one
-                                                        // interval and says HELLO, which replaces the old peer.
-    lan.run_for(timers().interval);
+    // Same IP and port, new UUID. The others ignore its beacon (the endpoint is taken); it
+    // hears theirs within one interval and says HELLO, which claims the endpoint. The old
+    // peer is PINGed on its link, which now reaches the new process: that drops it (we
+    // never said HELLO to it), so the old peer fails the probe and the new one takes over.
+    lan.add_host(2, t, Uuid::from_u128(0x9999));
+    lan.run_for(t.interval + t.probe());
     let new = lan.uuid(2);
     for i in 0..2 {
-        let about: Vec<(Uuid, &str)> = lan.hosts[i]
+        let about: Vec<(Duration, Uuid, &str)> = lan.hosts[i]
             .events
             .iter()
-            .filter_map(|(_, e)| e.peer().map(|p| (p, e.kind())))
-            .filter(|(p, _)| *p == old || *p == new)
+            .filter_map(|(at, e)| e.peer().map(|p| (*at, p, e.kind())))
+            .filter(|(_, p, _)| *p == old || *p == new)
             .collect();
-        assert_eq!(about, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
+        let kinds: Vec<(Uuid, &str)> = about.iter().map(|(_, p, k)| (*p, *k)).collect();
+        assert_eq!(kinds, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
+        // EXIT one probe after the HELLO (within an interval of the restart), ENTER at once.
+        let (exit, enter) = (about[1].0, about[2].0);
+        assert!(exit >= secs(3.0) + t.probe() && exit <= secs(3.0) + t.interval + t.probe());
+        assert_eq!(enter, exit);
         assert_eq!(lan.ready_peers(i), 2);
     }
 }

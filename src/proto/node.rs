@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::beacon::Beacon;
-use super::codec::{check_string, Body, EncodeError, Hello, Message};
+use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message};
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
 
@@ -70,7 +70,23 @@ impl Timers {
             .saturating_sub(self.evasive)
             .max(self.ping_interval())
     }
+
+    /// How long a peer whose endpoint another UUID's HELLO claims has to send us anything
+    /// (we PING it at once) before it is taken to be gone from that endpoint: one beacon
+    /// interval, at most the evasive timeout. A live peer answers within a round trip; a
+    /// restarted one cannot, since the new process at its endpoint drops our PING (we
+    /// have not said HELLO to it).
+    pub fn probe(&self) -> Duration {
+        self.interval
+            .min(self.evasive)
+            .max(Duration::from_millis(1))
+    }
 }
+
+/// Events held for one unproven peer after its HELLO (its ENTER and JOINs not counted),
+/// and the content bytes among them; past either it is dropped.
+const MAX_HELD_EVENTS: usize = 64;
+const MAX_HELD_BYTES: usize = 1 << 20;
 
 /// Everything the state machine needs to know about its own node.
 #[derive(Debug, Clone)]
@@ -87,8 +103,11 @@ pub struct Config {
     pub beacon_port: u16,
     /// Timers.
     pub timers: Timers,
-    /// At most this many peers may be discovered but not yet say HELLO; past it the oldest
-    /// is dropped, so a flood of fake beacons cannot exhaust the node.
+    /// At most this many peers may be held unproven (discovered but silent, or said HELLO
+    /// but not yet answered our PING). Each may hold a DEALER (2 file descriptors), so
+    /// this keeps a flood of fake beacons or HELLOs well below the fd limit (default 64:
+    /// 128 fds, half of a 256 `ulimit -n`). Past it, beacon-only peers are dropped
+    /// first, oldest first.
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
@@ -109,7 +128,7 @@ impl Config {
             endpoint: endpoint.into(),
             beacon_port: port,
             timers: Timers::default(),
-            max_pending: 256,
+            max_pending: 64,
             verbose: false,
         }
     }
@@ -206,8 +225,18 @@ pub struct Stats {
     pub messages_unexpected: u64,
     /// Peers removed because a sequence number was skipped.
     pub sequence_gaps: u64,
-    /// Pending peers dropped to keep within `max_pending`.
+    /// Pending peers dropped (or not taken) to keep within `max_pending`.
     pub pending_evicted: u64,
+    /// Port-0 ("leaving") beacons for a known peer from an address other than its own.
+    pub beacons_leave_refused: u64,
+    /// HELLOs refused: claiming our own endpoint, or the endpoint of a peer that answered
+    /// our PING (or lost it to a later claim).
+    pub hellos_refused: u64,
+    /// Well-formed messages refused because a string in them is not UTF-8 (still counted
+    /// as received in the peer's sequence).
+    pub messages_not_utf8: u64,
+    /// Unproven peers dropped for sending too much before their proof.
+    pub held_overflow: u64,
     /// Sends the driver could not queue (peer removed).
     pub send_failures: u64,
 }
@@ -313,11 +342,24 @@ impl NodeState {
         }
         self.stats.beacons += 1;
         if beacon.port == 0 {
-            // "A beacon with port 0 means I am leaving: remove that peer now."
-            if self.peers.contains_key(&beacon.uuid) {
-                self.trace(|| format!("{} left (port-0 beacon)", uuid_hex(&beacon.uuid)));
-                self.remove_peer(&beacon.uuid);
+            // "A beacon with port 0 means I am leaving: remove that peer now." Only from
+            // the peer's own address: anyone on the subnet can send this datagram, and
+            // the reference would let them remove any peer with it.
+            let Some(peer) = self.peers.get(&beacon.uuid) else {
+                return;
+            };
+            if endpoint_host_of(&peer.endpoint) != Some(endpoint_host(from).as_str()) {
+                self.stats.beacons_leave_refused += 1;
+                self.trace(|| {
+                    format!(
+                        "ignore port-0 beacon for {} from {from}",
+                        uuid_hex(&beacon.uuid)
+                    )
+                });
+                return;
             }
+            self.trace(|| format!("{} left (port-0 beacon)", uuid_hex(&beacon.uuid)));
+            self.remove_peer(&beacon.uuid);
             return;
         }
         if let Some(peer) = self.peers.get_mut(&beacon.uuid) {
@@ -381,6 +423,12 @@ impl NodeState {
         };
         let msg = match Message::decode(frame) {
             Ok(m) => m,
+            Err(DecodeError::NotUtf8 { id, sequence, .. }) => {
+                self.stats.messages_not_utf8 += 1;
+                self.trace(|| format!("refuse non-UTF-8 message from {}", uuid_hex(&uuid)));
+                self.refuse_not_utf8(now, uuid, id, sequence);
+                return;
+            }
             Err(e) => {
                 // Dropped without advancing the expected sequence, as the reference does:
                 // the next good message from this peer then looks like a gap.
@@ -405,106 +453,159 @@ impl NodeState {
             self.on_hello(now, uuid, msg.sequence, hello);
             return;
         }
-        let Some(peer) = self.peers.get_mut(&uuid) else {
-            self.stats.messages_unexpected += 1;
-            self.trace(|| {
-                format!(
-                    "drop {} from unknown peer {}",
-                    msg.body.name(),
-                    uuid_hex(&uuid)
-                )
-            });
-            return;
-        };
-        if !peer.ready {
-            // "A non-HELLO message from an unknown or not-ready peer is dropped."
-            self.stats.messages_unexpected += 1;
-            self.trace(|| {
-                format!(
-                    "drop {} from {} before HELLO",
-                    msg.body.name(),
-                    uuid_hex(&uuid)
-                )
-            });
+        if !self.accept_sequence(now, uuid, msg.sequence, msg.body.name()) {
             return;
         }
-        if msg.sequence != peer.want_sequence {
+        self.stats.messages += 1;
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            return;
+        };
+        let name = peer.name.clone();
+        let event = match msg.body {
+            // HELLO was handled before the sequence check.
+            Body::Hello(_) => None,
+            Body::Whisper => Some(Event::Whisper {
+                peer: uuid,
+                name,
+                content,
+            }),
+            // Deliver only shouts to groups we are in: the sender may have seen our LEAVE
+            // late.
+            Body::Shout { group } if self.groups.contains(&group) => Some(Event::Shout {
+                peer: uuid,
+                name,
+                group,
+                content,
+            }),
+            Body::Shout { .. } => None,
+            Body::Join { group, status } => {
+                self.check_status(&uuid, status);
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                peer.status = status;
+                peer.groups.insert(group.clone()).then_some(Event::Join {
+                    peer: uuid,
+                    name,
+                    group,
+                })
+            }
+            Body::Leave { group, status } => {
+                self.check_status(&uuid, status);
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                peer.status = status;
+                peer.groups.remove(&group).then_some(Event::Leave {
+                    peer: uuid,
+                    name,
+                    group,
+                })
+            }
+            Body::Ping => {
+                self.send(&uuid, Body::PingOk, Vec::new());
+                None
+            }
+            Body::PingOk => {
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                let answered = peer.pings_outstanding > 0;
+                peer.pings_outstanding = peer.pings_outstanding.saturating_sub(1);
+                if answered && !peer.ready && peer.linked {
+                    // Our PING went to the endpoint its HELLO claimed, and it answered.
+                    self.prove(&uuid);
+                }
+                None
+            }
+            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
+                // Draft messages: valid on the wire (the sequence advanced), not acted on.
+                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
+                None
+            }
+        };
+        if let Some(event) = event {
+            self.emit(uuid, event);
+        }
+    }
+
+    /// The checks every message after HELLO passes: a known peer that said HELLO, and the
+    /// sequence number it owes us. True when the message is accepted; the peer is then
+    /// refreshed, and a peer under probe has answered it.
+    fn accept_sequence(&mut self, now: Instant, uuid: Uuid, sequence: u16, what: &str) -> bool {
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            self.stats.messages_unexpected += 1;
+            self.trace(|| format!("drop {what} from unknown peer {}", uuid_hex(&uuid)));
+            return false;
+        };
+        if !peer.said_hello {
+            // "A non-HELLO message from an unknown or not-ready peer is dropped."
+            self.stats.messages_unexpected += 1;
+            self.trace(|| format!("drop {what} from {} before HELLO", uuid_hex(&uuid)));
+            return false;
+        }
+        if sequence != peer.want_sequence {
             // Messages were lost: the link is no longer trustworthy. The peer reconnects
             // (and says HELLO again) on its next beacon.
             let want = peer.want_sequence;
             self.stats.sequence_gaps += 1;
             self.trace(|| {
                 format!(
-                    "{}: sequence gap (got {}, want {want})",
-                    uuid_hex(&uuid),
-                    msg.sequence
+                    "{}: sequence gap (got {sequence}, want {want})",
+                    uuid_hex(&uuid)
                 )
             });
             self.remove_peer(&uuid);
-            return;
+            return false;
         }
-        self.stats.messages += 1;
-        peer.want_sequence = msg.sequence.wrapping_add(1);
+        peer.want_sequence = sequence.wrapping_add(1);
         let timers = self.config.timers;
         peer.refresh(now, &timers);
-        let name = peer.name.clone();
-        match msg.body {
-            // HELLO was handled before the sequence check.
-            Body::Hello(_) => {}
-            Body::Whisper => self.events.push_back(Event::Whisper {
-                peer: uuid,
-                name,
-                content,
-            }),
-            Body::Shout { group } => {
-                // Deliver only shouts to groups we are in: the sender may have seen our
-                // LEAVE late.
-                if self.groups.contains(&group) {
-                    self.events.push_back(Event::Shout {
-                        peer: uuid,
-                        name,
-                        group,
-                        content,
-                    });
-                }
-            }
-            Body::Join { group, status } => {
-                self.check_status(&uuid, status);
-                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
-                peer.status = status;
-                if peer.groups.insert(group.clone()) {
-                    self.events.push_back(Event::Join {
-                        peer: uuid,
-                        name,
-                        group,
-                    });
-                }
-            }
-            Body::Leave { group, status } => {
-                self.check_status(&uuid, status);
-                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
-                peer.status = status;
-                if peer.groups.remove(&group) {
-                    self.events.push_back(Event::Leave {
-                        peer: uuid,
-                        name,
-                        group,
-                    });
-                }
-            }
-            Body::Ping => {
-                self.send(&uuid, Body::PingOk, Vec::new());
-            }
-            Body::PingOk => {
-                if let Some(p) = self.peers.get_mut(&uuid) {
-                    p.pings_outstanding = p.pings_outstanding.saturating_sub(1);
-                }
-            }
-            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
-                // Draft messages: valid on the wire (the sequence advanced), not acted on.
-                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
-            }
+        if peer.probe.take().is_some() {
+            // Alive on its link after another UUID claimed its endpoint: the claim was
+            // false.
+            self.refuse_claims(&uuid);
         }
+        true
+    }
+
+    /// A frame that decoded but for a string that is not UTF-8. The message is refused,
+    /// yet it was received: the peer's sequence advances as for any message, or its next
+    /// one would look like a gap. A refused HELLO admits no one (a known peer saying it
+    /// restarted is removed: we cannot hold its new name or groups).
+    fn refuse_not_utf8(&mut self, now: Instant, uuid: Uuid, id: u8, sequence: u16) {
+        if self.stopped || uuid == self.config.uuid {
+            return;
+        }
+        if id == 1 {
+            if self.peers.get(&uuid).is_some_and(|p| p.said_hello) {
+                self.remove_peer(&uuid);
+            }
+            return;
+        }
+        // A JOIN or LEAVE refused here leaves the peer's stored status one behind: its
+        // next one is logged as unexpected and accepted (see `check_status`). The group is
+        // not one we can be in, shout to, or name to the application.
+        self.accept_sequence(now, uuid, sequence, "message with a non-UTF-8 string");
+    }
+
+    /// Hands an event to the application, or holds it while its peer is unproven.
+    fn emit(&mut self, uuid: Uuid, event: Event) {
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            return;
+        };
+        if peer.ready {
+            self.events.push_back(event);
+            return;
+        }
+        let bytes = event
+            .content()
+            .map_or(0, |c| c.iter().map(Vec::len).sum::<usize>());
+        let (n, b) = &mut peer.held_after_hello;
+        *n += 1;
+        *b += bytes;
+        if *n > MAX_HELD_EVENTS || *b > MAX_HELD_BYTES {
+            // A genuine peer sends next to nothing before its PING-OK (one round trip).
+            self.stats.held_overflow += 1;
+            self.trace(|| format!("{}: too much before proof, dropped", uuid_hex(&uuid)));
+            self.remove_peer(&uuid);
+            return;
+        }
+        peer.held.push(event);
     }
 
     fn check_status(&mut self, uuid: &Uuid, status: u8) {
@@ -519,11 +620,23 @@ impl NodeState {
         }
     }
 
+    /// HELLO. Who may ENTER, and when:
+    /// - a peer we discovered (beacon, gossip) and linked to is proven by its HELLO: our
+    ///   link goes where its beacon came from, and the endpoint its HELLO claims is not
+    ///   used;
+    /// - a peer introduced by its HELLO alone is linked to the endpoint it claims and sent
+    ///   HELLO and PING; it ENTERs when its PING-OK comes back (held until then, counted
+    ///   against `max_pending`, dropped at expiry if it never answers);
+    /// - a HELLO claiming the endpoint of a peer that said HELLO is a claim: the holder is
+    ///   PINGed, the claimant waits unlinked, and the holder keeps its endpoint unless it
+    ///   stays silent for [`Timers::probe`]. A HELLO arrives on a connection its sender
+    ///   opened, so it proves nothing about the endpoint it names.
     fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, hello: Hello) {
         if let Some(p) = self.peers.get(&uuid) {
             if p.ready {
                 // "A HELLO from a peer that is already ready: the old peer is removed
-                // (EXIT) and re-created (ENTER)."
+                // (EXIT) and re-created (ENTER)." The new one proves itself like any
+                // peer introduced by HELLO.
                 self.trace(|| format!("{}: second HELLO, re-creating", uuid_hex(&uuid)));
                 self.remove_peer(&uuid);
             }
@@ -537,47 +650,114 @@ impl NodeState {
             }
             return;
         }
-        if !self.peers.contains_key(&uuid) {
-            // We are about to connect wherever this HELLO points: only to a TCP endpoint.
-            if !is_tcp_endpoint(&hello.endpoint) {
-                self.stats.messages_invalid += 1;
-                self.trace(|| format!("drop HELLO with endpoint {:?}", hello.endpoint));
+        let timers = self.config.timers;
+        if let Some(peer) = self.peers.get_mut(&uuid) {
+            if peer.said_hello {
+                // HELLO again before proof: the peer re-created its link to us (a node that
+                // held us ready does so on our HELLO). Keep our link and our PING, take
+                // the new HELLO: re-linking would make it re-create us again, forever.
+                apply_hello(peer, hello, now, &timers);
+                peer.held = hello_events(peer);
+                peer.held_after_hello = (0, 0);
+                self.stats.messages += 1;
                 return;
             }
-            self.require_peer(now, uuid, &hello.endpoint);
+            // Discovered by us and linked: proven.
+            apply_hello(peer, hello, now, &timers);
+            peer.ready = true;
+            let events = hello_events(peer);
+            self.pending.retain(|u| *u != uuid);
+            self.stats.messages += 1;
+            self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
+            self.events.extend(events);
+            return;
         }
-        self.purge_same_endpoint(uuid, &hello.endpoint);
+        // We are about to connect wherever this HELLO points: only to a TCP endpoint, and
+        // never to ourselves.
+        if !is_tcp_endpoint(&hello.endpoint) {
+            self.stats.messages_invalid += 1;
+            self.trace(|| format!("drop HELLO with endpoint {:?}", hello.endpoint));
+            return;
+        }
+        if hello.endpoint == self.config.endpoint {
+            self.stats.hellos_refused += 1;
+            self.trace(|| format!("{}: HELLO claims our endpoint", uuid_hex(&uuid)));
+            return;
+        }
         self.stats.messages += 1;
-        let timers = self.config.timers;
-        let Some(peer) = self.peers.get_mut(&uuid) else {
+        self.make_room(true);
+        let holder = self
+            .peers
+            .values()
+            .find(|p| p.endpoint == hello.endpoint)
+            .map(|p| (p.uuid, p.said_hello));
+        let claim = match holder {
+            Some((old, true)) => Some(old),
+            Some((old, false)) => {
+                // A discovered peer that never said HELLO proves nothing: whoever is at
+                // that endpoint will beacon again.
+                self.trace(|| format!("{}: endpoint claimed, dropped", uuid_hex(&old)));
+                self.remove_peer(&old);
+                None
+            }
+            None => None,
+        };
+        let mut peer = Peer::new(uuid, hello.endpoint.clone(), now, &timers);
+        apply_hello(&mut peer, hello, now, &timers);
+        peer.held = hello_events(&peer);
+        peer.claim = claim;
+        self.peers.insert(uuid, peer);
+        self.pending.push_back(uuid);
+        match claim {
+            None => {
+                self.trace(|| format!("{}: HELLO, proving its endpoint", uuid_hex(&uuid)));
+                self.link(&uuid);
+            }
+            Some(old) => {
+                self.trace(|| {
+                    format!(
+                        "{}: HELLO claims the endpoint of {}, probing it",
+                        uuid_hex(&uuid),
+                        uuid_hex(&old)
+                    )
+                });
+                let Some(holder) = self.peers.get_mut(&old) else {
+                    return;
+                };
+                if holder.probe.is_none() {
+                    holder.probe = Some(now + timers.probe());
+                    self.send(&old, Body::Ping, Vec::new());
+                }
+            }
+        }
+    }
+
+    /// A peer introduced by HELLO answered on our link: ENTER, then what it held.
+    fn prove(&mut self, uuid: &Uuid) {
+        let Some(peer) = self.peers.get_mut(uuid) else {
             return;
         };
-        peer.name = Arc::from(hello.name);
-        peer.headers = hello.headers;
-        peer.status = hello.status;
-        peer.groups = hello.groups.into_iter().collect();
-        peer.want_sequence = 2;
         peer.ready = true;
-        peer.refresh(now, &timers);
-        let enter = Event::Enter {
-            peer: uuid,
-            name: peer.name.clone(),
-            headers: peer.headers.iter().cloned().collect::<BTreeMap<_, _>>(),
-            endpoint: peer.endpoint.clone(),
-        };
-        let joins: Vec<Event> = peer
-            .groups
-            .iter()
-            .map(|g| Event::Join {
-                peer: uuid,
-                name: peer.name.clone(),
-                group: g.clone(),
-            })
+        peer.held_after_hello = (0, 0);
+        let held = std::mem::take(&mut peer.held);
+        self.pending.retain(|u| u != uuid);
+        self.trace(|| format!("{}: answered on our link, ready", uuid_hex(uuid)));
+        self.events.extend(held);
+    }
+
+    /// `holder` answered after its endpoint was claimed: every claim on it was false.
+    fn refuse_claims(&mut self, holder: &Uuid) {
+        let claimants: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.claim == Some(*holder))
+            .map(|p| p.uuid)
             .collect();
-        self.pending.retain(|u| *u != uuid);
-        self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
-        self.events.push_back(enter);
-        self.events.extend(joins);
+        for c in claimants {
+            self.stats.hellos_refused += 1;
+            self.trace(|| format!("{}: claim refused, holder answered", uuid_hex(&c)));
+            self.remove_peer(&c);
+        }
     }
 
     /// An application command.
@@ -673,7 +853,15 @@ impl NodeState {
             .map(|p| p.uuid)
             .collect();
         for uuid in due {
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            // Removing one peer can remove others (claims on its endpoint).
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
+            if peer.probe.is_some_and(|p| now >= p) {
+                self.trace(|| format!("{}: silent after a claim on its endpoint", uuid_hex(&uuid)));
+                self.remove_peer(&uuid);
+                continue;
+            }
             if now >= peer.expired_at(&timers) {
                 self.trace(|| format!("{}: expired", uuid_hex(&uuid)));
                 self.remove_peer(&uuid);
@@ -690,12 +878,16 @@ impl NodeState {
                     name: name.clone(),
                 });
             }
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
             if now >= peer.silent_at(&timers) && !peer.silent_reported {
                 peer.silent_reported = true;
                 self.events.push_back(Event::Silent { peer: uuid, name });
             }
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
             if now >= peer.ping_at {
                 peer.ping_at = now + timers.ping_interval();
                 self.send(&uuid, Body::Ping, Vec::new());
@@ -738,9 +930,14 @@ impl NodeState {
     pub fn handle_stop(&mut self, _now: Instant) -> Vec<u8> {
         if !self.stopped {
             self.stopped = true;
-            let uuids: Vec<Uuid> = self.peers.keys().copied().collect();
-            for uuid in uuids {
-                self.peers.remove(&uuid);
+            let linked: Vec<Uuid> = self
+                .peers
+                .values()
+                .filter(|p| p.linked)
+                .map(|p| p.uuid)
+                .collect();
+            self.peers.clear();
+            for uuid in linked {
                 self.transmits
                     .push_back(Transmit::Disconnect { peer: uuid });
             }
@@ -783,21 +980,62 @@ impl NodeState {
 
     // ---- internals ---------------------------------------------------------------------
 
-    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+    /// Makes room for one more unproven peer within `max_pending` (every unproven peer
+    /// may hold a DEALER, so this also bounds their sockets). A peer that said HELLO is
+    /// worth more than one we only heard a beacon from: beacon-only peers go first,
+    /// oldest first, and a beacon never pushes out a peer that said HELLO, so a genuine
+    /// peer's HELLO still gets in during a beacon flood. False: no room for a beacon-only
+    /// peer.
+    fn make_room(&mut self, for_hello: bool) -> bool {
         while self.pending.len() >= self.config.max_pending.max(1) {
-            let Some(oldest) = self.pending.pop_front() else {
-                break;
+            let silent = self
+                .pending
+                .iter()
+                .copied()
+                .find(|u| self.peers.get(u).is_some_and(|p| !p.said_hello));
+            let victim = match silent {
+                Some(u) => u,
+                None if for_hello => match self.pending.front() {
+                    Some(u) => *u,
+                    None => break,
+                },
+                None => return false,
             };
             self.stats.pending_evicted += 1;
-            self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&oldest)));
-            self.remove_peer(&oldest);
+            self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&victim)));
+            if self.peers.contains_key(&victim) {
+                self.remove_peer(&victim);
+            } else {
+                self.pending.retain(|u| *u != victim);
+            }
+        }
+        true
+    }
+
+    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+        if !self.make_room(false) {
+            self.stats.pending_evicted += 1;
+            self.trace(|| format!("{}: not held (too many pending peers)", uuid_hex(&uuid)));
+            return;
         }
         let peer = Peer::new(uuid, endpoint.to_string(), now, &self.config.timers);
         self.peers.insert(uuid, peer);
         self.pending.push_back(uuid);
+        self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
+        self.link(&uuid);
+    }
+
+    /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
+    /// PINGed, and its PING-OK proves it.
+    fn link(&mut self, uuid: &Uuid) {
+        let Some(peer) = self.peers.get_mut(uuid) else {
+            return;
+        };
+        peer.linked = true;
+        let prove = peer.said_hello && !peer.ready;
         self.transmits.push_back(Transmit::Connect {
-            peer: uuid,
-            endpoint: endpoint.to_string(),
+            peer: *uuid,
+            endpoint: peer.endpoint.clone(),
         });
         let hello = Body::Hello(Hello {
             endpoint: self.config.endpoint.clone(),
@@ -806,52 +1044,56 @@ impl NodeState {
             name: self.config.name.clone(),
             headers: self.config.headers.clone(),
         });
-        self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
-        self.send(&uuid, hello, Vec::new());
-    }
-
-    /// "A new UUID on an endpoint that belongs to a known peer": the old peer restarted
-    /// under a new UUID. The reference only disconnects it and reports EXIT at expiry,
-    /// ~30 s later; we remove it now. Only a HELLO proves the new peer (it answered on
-    /// that endpoint): a beacon alone could be forged to push a healthy peer out.
-    fn purge_same_endpoint(&mut self, uuid: Uuid, claimed: &str) {
-        let connected = self.peers.get(&uuid).map(|p| p.endpoint.clone());
-        let stale: Vec<Uuid> = self
-            .peers
-            .values()
-            .filter(|p| p.uuid != uuid)
-            .filter(|p| p.endpoint == claimed || Some(&p.endpoint) == connected.as_ref())
-            .map(|p| p.uuid)
-            .collect();
-        for old in stale {
-            self.trace(|| {
-                format!(
-                    "{} replaces {} at {claimed}",
-                    uuid_hex(&uuid),
-                    uuid_hex(&old)
-                )
-            });
-            self.remove_peer(&old);
+        self.send(uuid, hello, Vec::new());
+        if prove {
+            self.send(uuid, Body::Ping, Vec::new());
         }
     }
 
-    /// Removes a peer; EXIT only if the application saw it ENTER.
+    /// Removes a peer; EXIT only if the application saw it ENTER. Peers whose HELLO
+    /// claimed its endpoint wait for this: the latest claimant is linked (and must still
+    /// prove itself), the others are dropped.
     fn remove_peer(&mut self, uuid: &Uuid) {
-        if let Some(peer) = self.peers.remove(uuid) {
-            if peer.ready {
-                self.events.push_back(Event::Exit {
-                    peer: peer.uuid,
-                    name: peer.name,
-                });
-            } else {
-                self.pending.retain(|u| u != uuid);
-            }
+        let Some(peer) = self.peers.remove(uuid) else {
+            return;
+        };
+        if peer.ready {
+            self.events.push_back(Event::Exit {
+                peer: peer.uuid,
+                name: peer.name,
+            });
+        } else {
+            self.pending.retain(|u| u != uuid);
+        }
+        if peer.linked {
             self.transmits
                 .push_back(Transmit::Disconnect { peer: *uuid });
         }
+        let mut claimants: Vec<(Instant, Uuid)> = self
+            .peers
+            .values()
+            .filter(|p| p.claim == Some(*uuid))
+            .map(|p| (p.created, p.uuid))
+            .collect();
+        claimants.sort();
+        let Some((_, heir)) = claimants.pop() else {
+            return;
+        };
+        for (_, other) in claimants {
+            self.stats.hellos_refused += 1;
+            self.remove_peer(&other);
+        }
+        if let Some(p) = self.peers.get_mut(&heir) {
+            p.claim = None;
+        }
+        self.trace(|| format!("{} takes the endpoint of {}", uuid_hex(&heir), uuid_hex(uuid)));
+        self.link(&heir);
     }
 
     fn send(&mut self, uuid: &Uuid, body: Body, content: Content) {
+        if !self.peers.get(uuid).is_some_and(|p| p.linked) {
+            return;
+        }
         if body == Body::Ping {
             if let Some(peer) = self.peers.get_mut(uuid) {
                 peer.pings_outstanding += 1;
@@ -900,6 +1142,42 @@ fn is_tcp_endpoint(endpoint: &str) -> bool {
         .strip_prefix("tcp://")
         .and_then(|rest| rest.rsplit_once(':'))
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0))
+}
+
+/// The host part of `tcp://host:port`, as [`endpoint_host`] writes it.
+fn endpoint_host_of(endpoint: &str) -> Option<&str> {
+    endpoint
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .map(|(host, _)| host)
+}
+
+/// Takes in a HELLO: what the peer says about itself, and the start of its sequence.
+fn apply_hello(peer: &mut Peer, hello: Hello, now: Instant, timers: &Timers) {
+    peer.name = Arc::from(hello.name);
+    peer.headers = hello.headers;
+    peer.status = hello.status;
+    peer.groups = hello.groups.into_iter().collect();
+    peer.want_sequence = 2;
+    peer.said_hello = true;
+    peer.refresh(now, timers);
+}
+
+/// ENTER, then a JOIN per group its HELLO listed.
+fn hello_events(peer: &Peer) -> Vec<Event> {
+    let enter = Event::Enter {
+        peer: peer.uuid,
+        name: peer.name.clone(),
+        headers: peer.headers.iter().cloned().collect::<BTreeMap<_, _>>(),
+        endpoint: peer.endpoint.clone(),
+    };
+    std::iter::once(enter)
+        .chain(peer.groups.iter().map(|g| Event::Join {
+            peer: peer.uuid,
+            name: peer.name.clone(),
+            group: g.clone(),
+        }))
+        .collect()
 }
 
 fn endpoint_host(ip: IpAddr) -> String {
