@@ -1086,7 +1086,13 @@ impl NodeState {
         if let Some(p) = self.peers.get_mut(&heir) {
             p.claim = None;
         }
-        self.trace(|| format!("{} takes the endpoint of {}", uuid_hex(&heir), uuid_hex(uuid)));
+        self.trace(|| {
+            format!(
+                "{} takes the endpoint of {}",
+                uuid_hex(&heir),
+                uuid_hex(uuid)
+            )
+        });
         self.link(&heir);
     }
 
