@@ -56,7 +56,7 @@ impl Default for Builder {
             mailbox_port: None,
             advertised_endpoint: None,
             verbose: false,
-            max_pending: 64,
+            max_pending: 32,
             stop_linger: Duration::from_secs(1),
         }
     }
@@ -138,7 +138,7 @@ impl Builder {
         self
     }
 
-    /// At most this many unproven peers may be held, each with a DEALER (default 64).
+    /// At most this many unproven peers may be held, each with a DEALER (default 32).
     pub fn max_pending(mut self, n: usize) -> Self {
         self.max_pending = n;
         self

@@ -104,10 +104,10 @@ pub struct Config {
     /// Timers.
     pub timers: Timers,
     /// At most this many peers may be held unproven (discovered but silent, or said HELLO
-    /// but not yet answered our PING). Each may hold a DEALER (2 file descriptors), so
-    /// this keeps a flood of fake beacons or HELLOs well below the fd limit (default 64:
-    /// 128 fds, half of a 256 `ulimit -n`). Past it, beacon-only peers are dropped
-    /// first, oldest first.
+    /// but not yet answered our PING). Each holds a DEALER: 2 file descriptors, 3 while
+    /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or HELLOs
+    /// under 100 fds, well below even a 256 `ulimit -n`. When full, new beacons are not taken, and a
+    /// HELLO replaces the oldest beacon-only peer (else the oldest unproven one).
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
@@ -128,7 +128,7 @@ impl Config {
             endpoint: endpoint.into(),
             beacon_port: port,
             timers: Timers::default(),
-            max_pending: 64,
+            max_pending: 32,
             verbose: false,
         }
     }
@@ -981,25 +981,23 @@ impl NodeState {
     // ---- internals ---------------------------------------------------------------------
 
     /// Makes room for one more unproven peer within `max_pending` (every unproven peer
-    /// may hold a DEALER, so this also bounds their sockets). A peer that said HELLO is
-    /// worth more than one we only heard a beacon from: beacon-only peers go first,
-    /// oldest first, and a beacon never pushes out a peer that said HELLO, so a genuine
-    /// peer's HELLO still gets in during a beacon flood. False: no room for a beacon-only
-    /// peer.
+    /// may hold a DEALER, so this also bounds their sockets). A full table takes no more
+    /// beacon-only peers (false): during a beacon flood it holds still instead of opening
+    /// and closing a DEALER per fake beacon. A HELLO always gets in, pushing out the
+    /// oldest beacon-only peer, else the oldest that said HELLO: a genuine peer hears our
+    /// beacon and says HELLO, so it enters during any flood of beacons.
     fn make_room(&mut self, for_hello: bool) -> bool {
         while self.pending.len() >= self.config.max_pending.max(1) {
+            if !for_hello {
+                return false;
+            }
             let silent = self
                 .pending
                 .iter()
                 .copied()
                 .find(|u| self.peers.get(u).is_some_and(|p| !p.said_hello));
-            let victim = match silent {
-                Some(u) => u,
-                None if for_hello => match self.pending.front() {
-                    Some(u) => *u,
-                    None => break,
-                },
-                None => return false,
+            let Some(victim) = silent.or_else(|| self.pending.front().copied()) else {
+                break;
             };
             self.stats.pending_evicted += 1;
             self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&victim)));
