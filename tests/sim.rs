@@ -914,15 +914,20 @@ fn a_forged_hello_claiming_a_ready_peers_endpoint_does_not_evict_it() {
     s.handle_message(now, &id, &hello_from(&endpoint, "forger"), vec![]);
     let ping_ok = Message::new(2, Body::PingOk).to_bytes().unwrap();
     s.handle_message(now, &id, &ping_ok, vec![]);
+    // A second forger claims the same endpoint before host 1 has answered.
+    let second = Uuid::from_u128(0xF0F1);
+    s.handle_message(now, &identity(second), &hello_from(&endpoint, "f2"), vec![]);
     lan.settle();
     lan.run_for(secs(40.0));
     // Host 1 answered the PING on its own link: the claim was false. Nobody opened a
     // second link to host 1's mailbox either, so host 1 saw nothing.
     assert_eq!(lan.kinds(0, 1), vec!["enter"]);
     assert_eq!(lan.kinds(1, 0), vec!["enter"]);
-    assert!(lan.events(0).iter().all(|e| e.peer() != Some(forger)));
-    assert!(lan.hosts[0].state.peer(&forger).is_none());
-    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 1);
+    for f in [forger, second] {
+        assert!(lan.events(0).iter().all(|e| e.peer() != Some(f)));
+        assert!(lan.hosts[0].state.peer(&f).is_none());
+    }
+    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 2);
     // Nor can a HELLO claim our own endpoint.
     let own = format!("tcp://{}:{PORT}", lan.hosts[0].ip);
     let now = lan.now;
@@ -931,7 +936,7 @@ fn a_forged_hello_claiming_a_ready_peers_endpoint_does_not_evict_it() {
         .handle_message(now, &id, &hello_from(&own, "me?"), vec![]);
     lan.settle();
     assert!(lan.hosts[0].state.peer(&forger).is_none());
-    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 2);
+    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 3);
 }
 
 /// Open DEALERs after these transmits: Connects less Disconnects, per peer.

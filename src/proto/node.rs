@@ -686,10 +686,11 @@ impl NodeState {
         }
         self.stats.messages += 1;
         self.make_room(true);
+        // The holder, not another claimant waiting on the same endpoint.
         let holder = self
             .peers
             .values()
-            .find(|p| p.endpoint == hello.endpoint)
+            .find(|p| p.endpoint == hello.endpoint && p.claim.is_none())
             .map(|p| (p.uuid, p.said_hello));
         let claim = match holder {
             Some((old, true)) => Some(old),
