@@ -732,11 +732,16 @@ fn a_beacon_flood_is_bounded_and_a_genuine_peer_still_enters() {
         lan.hosts[0].state.handle_beacon(now, ip, &b.encode());
         while lan.hosts[0].state.poll_transmit().is_some() {}
     }
+    // At most max_pending of them linked (the rest remembered without a socket, or not
+    // taken at all).
     let max = lan.hosts[0].state.config().max_pending;
-    assert_eq!(lan.hosts[0].state.peers().count(), max);
+    let held = lan.hosts[0].state.peers().count();
+    let linked = lan.hosts[0].state.peers().filter(|p| p.is_linked()).count();
+    assert_eq!(linked, max);
+    assert!(held <= 5 * max, "{held} peers held");
     assert_eq!(
         lan.hosts[0].state.stats().pending_evicted,
-        10_000 - max as u64
+        10_000 - held as u64
     );
     lan.hosts[1].alive = true;
     lan.run_for(secs(1.0));
@@ -1116,4 +1121,22 @@ fn strings_that_are_not_utf8_are_refused_in_sequence_and_never_merge() {
     s.handle_message(now, &identity(stranger), &hello, vec![]);
     assert!(s.peer(&stranger).is_none());
     assert_eq!(s.stats().messages_not_utf8, 3);
+}
+
+#[test]
+fn more_hosts_starting_together_than_max_pending_all_enter_without_churn() {
+    // Each host discovers 49 others at once, more than its 32 links for unproven peers:
+    // the rest are remembered, not evicted (evicting a peer we said HELLO to makes it
+    // re-create us when we link again: EXIT and ENTER on its side).
+    let n = 50;
+    let mut lan = Lan::new(n, timers());
+    assert!(lan.hosts[0].state.config().max_pending < n - 1);
+    lan.run_until(secs(5.0));
+    for i in 0..n {
+        assert_eq!(lan.ready_peers(i), n - 1, "host {i}");
+        let exits = lan.events(i).iter().filter(|e| e.kind() == "exit").count();
+        assert_eq!(exits, 0, "host {i}");
+        let enters = lan.events(i).iter().filter(|e| e.kind() == "enter").count();
+        assert_eq!(enters, n - 1, "host {i}");
+    }
 }

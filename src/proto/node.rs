@@ -88,6 +88,9 @@ impl Timers {
 const MAX_HELD_EVENTS: usize = 64;
 const MAX_HELD_BYTES: usize = 1 << 20;
 
+/// Beacon-only peers remembered without a link, per `max_pending`.
+const REMEMBERED_PER_LINK: usize = 4;
+
 /// Everything the state machine needs to know about its own node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -105,9 +108,11 @@ pub struct Config {
     pub timers: Timers,
     /// At most this many peers may be held unproven (discovered but silent, or said HELLO
     /// but not yet answered our PING). Each holds a DEALER: 2 file descriptors, 3 while
-    /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or HELLOs
-    /// under 100 fds, well below even a 256 `ulimit -n`. When full, new beacons are not taken, and a
-    /// HELLO replaces the oldest beacon-only peer (else the oldest unproven one).
+    /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or
+    /// HELLOs under 100 fds, well below even a 256 `ulimit -n`. When full, a new beacon's
+    /// peer is remembered without a socket (up to 4 x `max_pending`, then not taken) and
+    /// linked once a link is free; a HELLO replaces the oldest linked beacon-only peer
+    /// (else the oldest unproven one).
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
@@ -248,6 +253,10 @@ pub struct NodeState {
     peers: super::UuidMap<Peer>,
     /// Peers discovered but not yet ready, oldest first, for eviction.
     pending: VecDeque<Uuid>,
+    /// Peers we heard a beacon from while `max_pending` links were taken: remembered
+    /// without a link (no socket), oldest first, linked as links free up. Their HELLO
+    /// makes them ready at once, like a linked beacon-only peer's.
+    remembered: VecDeque<Uuid>,
     groups: BTreeSet<String>,
     status: u8,
     next_beacon: Instant,
@@ -267,6 +276,7 @@ impl NodeState {
             config,
             peers: Default::default(),
             pending: VecDeque::new(),
+            remembered: VecDeque::new(),
             groups: BTreeSet::new(),
             status: 0,
             next_beacon: now,
@@ -319,6 +329,11 @@ impl NodeState {
 
     /// A UDP datagram arrived on the beacon port from `from`.
     pub fn handle_beacon(&mut self, now: Instant, from: IpAddr, datagram: &[u8]) {
+        self.on_beacon(now, from, datagram);
+        self.fill_links();
+    }
+
+    fn on_beacon(&mut self, now: Instant, from: IpAddr, datagram: &[u8]) {
         if self.stopped {
             return;
         }
@@ -405,6 +420,11 @@ impl NodeState {
         frame: &[u8],
         content: Content,
     ) {
+        self.on_message(now, identity, frame, content);
+        self.fill_links();
+    }
+
+    fn on_message(&mut self, now: Instant, identity: &[u8], frame: &[u8], content: Content) {
         if self.stopped {
             return;
         }
@@ -621,9 +641,9 @@ impl NodeState {
     }
 
     /// HELLO. Who may ENTER, and when:
-    /// - a peer we discovered (beacon, gossip) and linked to is proven by its HELLO: our
-    ///   link goes where its beacon came from, and the endpoint its HELLO claims is not
-    ///   used;
+    /// - a peer we discovered (beacon, gossip), linked or remembered, is proven by its
+    ///   HELLO: our link goes where its beacon came from, and the endpoint its HELLO claims
+    ///   is not used;
     /// - a peer introduced by its HELLO alone is linked to the endpoint it claims and sent
     ///   HELLO and PING; it ENTERs when its PING-OK comes back (held until then, counted
     ///   against `max_pending`, dropped at expiry if it never answers);
@@ -662,11 +682,17 @@ impl NodeState {
                 self.stats.messages += 1;
                 return;
             }
-            // Discovered by us and linked: proven.
+            // Discovered by us (linked, or remembered and linked now): proven. Our link
+            // goes where its beacon came from; the endpoint its HELLO claims is not used.
             apply_hello(peer, hello, now, &timers);
             peer.ready = true;
+            let linked = peer.linked;
             let events = hello_events(peer);
             self.pending.retain(|u| *u != uuid);
+            self.remembered.retain(|u| *u != uuid);
+            if !linked {
+                self.link(&uuid);
+            }
             self.stats.messages += 1;
             self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
             self.events.extend(events);
@@ -685,7 +711,7 @@ impl NodeState {
             return;
         }
         self.stats.messages += 1;
-        self.make_room(true);
+        self.make_room();
         // The holder, not another claimant waiting on the same endpoint.
         let holder = self
             .peers
@@ -833,10 +859,16 @@ impl NodeState {
             self.trace(|| format!("{}: send queue full, removing", uuid_hex(peer)));
             self.remove_peer(peer);
         }
+        self.fill_links();
     }
 
     /// Time passed: send beacons and PINGs, report EVASIVE and SILENT, expire peers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+        self.fill_links();
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
         if self.stopped {
             return;
         }
@@ -943,6 +975,7 @@ impl NodeState {
                     .push_back(Transmit::Disconnect { peer: uuid });
             }
             self.pending.clear();
+            self.remembered.clear();
             self.events.push_back(Event::Stop);
         }
         Beacon::new(self.config.uuid, 0).encode()
@@ -981,17 +1014,12 @@ impl NodeState {
 
     // ---- internals ---------------------------------------------------------------------
 
-    /// Makes room for one more unproven peer within `max_pending` (every unproven peer
-    /// may hold a DEALER, so this also bounds their sockets). A full table takes no more
-    /// beacon-only peers (false): during a beacon flood it holds still instead of opening
-    /// and closing a DEALER per fake beacon. A HELLO always gets in, pushing out the
-    /// oldest beacon-only peer, else the oldest that said HELLO: a genuine peer hears our
-    /// beacon and says HELLO, so it enters during any flood of beacons.
-    fn make_room(&mut self, for_hello: bool) -> bool {
+    /// Makes room for a peer introduced by HELLO within `max_pending` (every unproven
+    /// peer holds a DEALER, so this bounds their sockets). A HELLO always gets in,
+    /// pushing out the oldest linked beacon-only peer, else the oldest that said HELLO: a
+    /// genuine peer hears our beacon and says HELLO, so it enters during any flood.
+    fn make_room(&mut self) {
         while self.pending.len() >= self.config.max_pending.max(1) {
-            if !for_hello {
-                return false;
-            }
             let silent = self
                 .pending
                 .iter()
@@ -1008,20 +1036,46 @@ impl NodeState {
                 self.pending.retain(|u| *u != victim);
             }
         }
-        true
     }
 
+    /// A discovered peer: linked (DEALER, HELLO) if fewer than `max_pending` links are
+    /// unproven, else remembered without a socket, else not taken. A beacon never pushes
+    /// out another peer: during a flood the table holds still instead of opening and
+    /// closing a DEALER per fake beacon, and evicting a genuine peer we said HELLO to would
+    /// make it re-create us (EXIT and ENTER on its side) when we link again.
     fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
-        if !self.make_room(false) {
+        let max = self.config.max_pending.max(1);
+        let linked = self.pending.len() < max;
+        if !linked && self.remembered.len() >= max * REMEMBERED_PER_LINK {
             self.stats.pending_evicted += 1;
             self.trace(|| format!("{}: not held (too many pending peers)", uuid_hex(&uuid)));
             return;
         }
         let peer = Peer::new(uuid, endpoint.to_string(), now, &self.config.timers);
         self.peers.insert(uuid, peer);
-        self.pending.push_back(uuid);
-        self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
-        self.link(&uuid);
+        if linked {
+            self.pending.push_back(uuid);
+            self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
+            self.link(&uuid);
+        } else {
+            self.remembered.push_back(uuid);
+            self.trace(|| format!("{}: discovered at {endpoint}, no link yet", uuid_hex(&uuid)));
+        }
+    }
+
+    /// Links remembered peers, oldest first, while fewer than `max_pending` links are
+    /// unproven. Runs after every input, never inside one: a removal that freed a link
+    /// must not be refilled in the middle of making room.
+    fn fill_links(&mut self) {
+        while self.pending.len() < self.config.max_pending.max(1) && !self.stopped {
+            let Some(uuid) = self.remembered.pop_front() else {
+                break;
+            };
+            if self.peers.contains_key(&uuid) {
+                self.pending.push_back(uuid);
+                self.link(&uuid);
+            }
+        }
     }
 
     /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
@@ -1063,6 +1117,7 @@ impl NodeState {
             });
         } else {
             self.pending.retain(|u| u != uuid);
+            self.remembered.retain(|u| u != uuid);
         }
         if peer.linked {
             self.transmits

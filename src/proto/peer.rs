@@ -160,4 +160,10 @@ impl Peer {
     pub fn expected_sequence(&self) -> u16 {
         self.want_sequence
     }
+
+    /// True while we hold a DEALER to it (a peer waiting behind a claim on its endpoint,
+    /// or remembered from a beacon while links were scarce, has none).
+    pub fn is_linked(&self) -> bool {
+        self.linked
+    }
 }
