@@ -10,7 +10,8 @@ pub type Content = Vec<Vec<u8>>;
 /// One event for the application, in the order the node saw it happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A peer said HELLO: it is now known and ready.
+    /// A peer said HELLO and is proven: we discovered it ourselves (beacon, gossip), or it
+    /// answered our PING at the endpoint its HELLO claims. Now known and ready.
     Enter {
         /// The peer's UUID.
         peer: Uuid,
