@@ -406,8 +406,8 @@ fn messages(target: String, victim: Uuid, me: String) -> anyhow::Result<Value> {
     tx.send(d, &[frame(1, Body::Whisper), b"i am you".to_vec()])?;
     count("own_identity");
 
-    // A rogue peer: HELLO (enters), JOIN with a wrong status, a whisper, then a gap; one
-    // more message after it was removed.
+    // A rogue peer: HELLO (it answers no PING, so it never enters), JOIN with a wrong
+    // status, a whisper, then a gap; one more message after it was removed.
     let rogue = Uuid::new_v4();
     let d = tx.dealer(Some(&identity(&rogue)))?;
     tx.send(d, &[frame(1, hello(&me, "rogue"))])?;
