@@ -134,6 +134,24 @@ fn logged_peer(h: &Host, port: u16, name: &str, t: Timers, log: &Path) -> JsonPe
     JsonPeer::spawn(name, cmd)
 }
 
+/// Like [`peer`], under `ulimit -n files`.
+fn limited_peer(h: &Host, port: u16, name: &str, t: Timers, files: u32) -> JsonPeer {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &h.ns, "sh", "-c"])
+        .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+        .arg(example_exe("peer"))
+        .args([
+            "--interface",
+            IFACE,
+            "--port",
+            &port.to_string(),
+            "--name",
+            name,
+        ])
+        .args(t.args());
+    JsonPeer::spawn(name, cmd)
+}
+
 /// Runs `examples/rogue` on `h` and returns its `tried` line.
 fn rogue(lab: &Lab, h: &Host, args: &[&str]) -> Value {
     let out = lab
@@ -1195,6 +1213,35 @@ fn s8_hostile_input_is_counted_dropped_and_survived() {
         "WHISPER genuine->victim after the flood",
         js("whisper", g.uuid),
     );
+
+    // The same flood at a node that may open only 256 files (`ulimit -n 256`), on a beacon
+    // port of its own, with a newcomer starting in the middle of it. With at most
+    // max_pending links to unproven peers the node stays within its limit, and the
+    // newcomer enters; linking every fake (Zyre's way; ours held 256) exhausts it.
+    let tport = port + 1;
+    let mut tight = limited_peer(&hv, tport, "tight", t, 256);
+    let tcast = format!("{}:{tport}", lab.broadcast());
+    let (tried, entered, fd_tight) = std::thread::scope(|scope| {
+        let flood =
+            scope.spawn(|| rogue(&lab, &hr, &["flood", "--to", &tcast, "--count", "10000"]));
+        std::thread::sleep(Duration::from_secs(1));
+        let n2 = peer(&lab, &hn, tport, "newcomer2", t, &[]);
+        let t0 = Instant::now();
+        tight.expect_within(
+            common::DEADLINE,
+            "ENTER newcomer2 during the flood",
+            js("enter", n2.uuid),
+        );
+        let entered = t0.elapsed();
+        let fd = fds(tight.pid());
+        (flood.join().unwrap(), entered, fd)
+    });
+    figure!(
+        "s8 flood at a node with ulimit -n 256: {tried}; newcomer ENTER {} after its start, mid-flood; the node's fds {fd_tight}",
+        secs(entered)
+    );
+    assert!(alive(tight.pid()), "the fd-limited node died in the flood");
+    assert!(fd_tight < 256);
 
     // The log shows what was dropped.
     let text = std::fs::read_to_string(&log).expect("victim log");
