@@ -1140,3 +1140,49 @@ fn more_hosts_starting_together_than_max_pending_all_enter_without_churn() {
         assert_eq!(enters, n - 1, "host {i}");
     }
 }
+
+#[test]
+fn a_genuine_peer_flooded_too_enters_during_a_sustained_beacon_flood() {
+    let t = timers();
+    let mut lan = Lan::new(2, t);
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(0.0));
+    // One-off fake beacons (fresh UUIDs, 2,000 a second) reach both hosts for 10 s, far
+    // less than the 30 s after which the first fakes would expire and free their links.
+    // Host 1 starts 2.5 s into the flood, between two of host 0's beacons: by the next
+    // one, its links are all taken by fakes, as host 0's are.
+    let mut n = 0u32;
+    let mut at = secs(0.0);
+    while at < secs(10.0) {
+        at += secs(0.01);
+        if at >= secs(2.5) {
+            lan.hosts[1].alive = true;
+        }
+        let now = lan.now;
+        for _ in 0..20 {
+            n += 1;
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 1, (n >> 8) as u8, n as u8));
+            let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + n as u128), 9);
+            for h in lan.hosts.iter_mut().filter(|h| h.alive) {
+                h.state.handle_beacon(now, ip, &b.encode());
+            }
+        }
+        lan.run_until(at);
+    }
+    // Its beacons keep coming, the fakes' do not: it gets a link in place of a fake that
+    // never said HELLO, on both sides, within a few beacon intervals.
+    let entered = |lan: &Lan, i: usize, j: usize| {
+        lan.timeline(i, j)
+            .first()
+            .map(|(when, kind)| (*when, *kind))
+    };
+    for (i, j) in [(0, 1), (1, 0)] {
+        let (when, kind) = entered(&lan, i, j).expect("no ENTER during the flood");
+        assert_eq!(kind, "enter");
+        assert!(
+            when <= secs(2.5) + t.interval * 4,
+            "host {i} saw {j} enter at {when:?}"
+        );
+    }
+    assert!(lan.hosts[0].state.peers().filter(|p| p.is_linked()).count() <= 33);
+}

@@ -91,6 +91,10 @@ const MAX_HELD_BYTES: usize = 1 << 20;
 /// Beacon-only peers remembered without a link, per `max_pending`.
 const REMEMBERED_PER_LINK: usize = 4;
 
+/// UUIDs of beacons recorded per beacon interval, to tell a node that beacons every
+/// interval from the one-off fakes of a flood (about 1 MiB at most, both intervals).
+const HEARD_MAX: usize = 16_384;
+
 /// Everything the state machine needs to know about its own node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -257,6 +261,12 @@ pub struct NodeState {
     /// without a link (no socket), oldest first, linked as links free up. Their HELLO
     /// makes them ready at once, like a linked beacon-only peer's.
     remembered: VecDeque<Uuid>,
+    /// UUIDs of beacons from unknown peers heard in this beacon interval (0) and the last
+    /// (1), and when this one began.
+    heard: [super::UuidMap<()>; 2],
+    heard_since: Instant,
+    /// The `now` of the input being handled, for what it sets deep down (a link's start).
+    now: Instant,
     groups: BTreeSet<String>,
     status: u8,
     next_beacon: Instant,
@@ -277,6 +287,9 @@ impl NodeState {
             peers: Default::default(),
             pending: VecDeque::new(),
             remembered: VecDeque::new(),
+            heard: Default::default(),
+            heard_since: now,
+            now,
             groups: BTreeSet::new(),
             status: 0,
             next_beacon: now,
@@ -329,6 +342,7 @@ impl NodeState {
 
     /// A UDP datagram arrived on the beacon port from `from`.
     pub fn handle_beacon(&mut self, now: Instant, from: IpAddr, datagram: &[u8]) {
+        self.now = self.now.max(now);
         self.on_beacon(now, from, datagram);
         self.fill_links();
     }
@@ -382,16 +396,48 @@ impl NodeState {
             // ready peer's beacon counts: before HELLO we know nothing of that node.
             if peer.ready {
                 peer.heard_beacon(now, &self.config.timers);
+            } else if !peer.linked && !peer.said_hello {
+                // Remembered, and beaconing again: a live node, most likely.
+                self.promote(now, beacon.uuid);
             }
             return;
         }
+        let repeated = self.heard_again(now, beacon.uuid);
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
-        self.handle_discovered(now, beacon.uuid, &endpoint);
+        self.discover(now, beacon.uuid, &endpoint, repeated);
+    }
+
+    /// True if a beacon from `uuid` came in this beacon interval or the last one; records
+    /// this one. A node beacons every interval; the fakes of a flood (fresh UUIDs) come
+    /// once each. Bounded: past `HEARD_MAX` UUIDs an interval, no more are recorded.
+    fn heard_again(&mut self, now: Instant, uuid: Uuid) -> bool {
+        let interval = self.config.timers.interval;
+        if now >= self.heard_since + interval {
+            let last = std::mem::take(&mut self.heard[0]);
+            self.heard[1] = if now < self.heard_since + interval * 2 {
+                last
+            } else {
+                Default::default()
+            };
+            self.heard_since = now;
+        }
+        let again = self.heard.iter().any(|h| h.contains_key(&uuid));
+        if !again && self.heard[0].len() < HEARD_MAX {
+            self.heard[0].insert(uuid, ());
+        }
+        again
     }
 
     /// A peer exists at `endpoint` (from a beacon, gossip or configuration): connect to it
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+        self.now = self.now.max(now);
+        self.discover(now, uuid, endpoint, false);
+        self.fill_links();
+    }
+
+    /// `repeated`: its beacons keep coming (see [`NodeState::heard_again`]).
+    fn discover(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
         if self.stopped || uuid == self.config.uuid || self.peers.contains_key(&uuid) {
             return;
         }
@@ -408,7 +454,7 @@ impl NodeState {
             });
             return;
         }
-        self.require_peer(now, uuid, endpoint);
+        self.require_peer(now, uuid, endpoint, repeated);
     }
 
     /// A message arrived on our mailbox: `identity` is the routing id the ROUTER reported,
@@ -420,6 +466,7 @@ impl NodeState {
         frame: &[u8],
         content: Content,
     ) {
+        self.now = self.now.max(now);
         self.on_message(now, identity, frame, content);
         self.fill_links();
     }
@@ -853,7 +900,8 @@ impl NodeState {
 
     /// The driver could not queue a message for `peer` (its send queue is full). The
     /// reference disconnects such a peer; so do we, and the application sees EXIT.
-    pub fn handle_send_failed(&mut self, _now: Instant, peer: &Uuid) {
+    pub fn handle_send_failed(&mut self, now: Instant, peer: &Uuid) {
+        self.now = self.now.max(now);
         self.stats.send_failures += 1;
         if self.peers.contains_key(peer) {
             self.trace(|| format!("{}: send queue full, removing", uuid_hex(peer)));
@@ -864,6 +912,7 @@ impl NodeState {
 
     /// Time passed: send beacons and PINGs, report EVASIVE and SILENT, expire peers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         self.on_timeout(now);
         self.fill_links();
     }
@@ -1043,9 +1092,14 @@ impl NodeState {
     /// out another peer: during a flood the table holds still instead of opening and
     /// closing a DEALER per fake beacon, and evicting a genuine peer we said HELLO to would
     /// make it re-create us (EXIT and ENTER on its side) when we link again.
-    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+    ///
+    /// A peer whose beacons keep coming gets a link even then, in place of a linked peer
+    /// that has not said HELLO for two beacon intervals (a genuine one hears our beacon
+    /// within one and says HELLO): a genuine node that is flooded too gets its HELLO from
+    /// us, and enters, during a flood of one-off fake beacons.
+    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
         let max = self.config.max_pending.max(1);
-        let linked = self.pending.len() < max;
+        let linked = self.pending.len() < max || (repeated && self.evict_stale(now));
         if !linked && self.remembered.len() >= max * REMEMBERED_PER_LINK {
             self.stats.pending_evicted += 1;
             self.trace(|| format!("{}: not held (too many pending peers)", uuid_hex(&uuid)));
@@ -1061,6 +1115,34 @@ impl NodeState {
             self.remembered.push_back(uuid);
             self.trace(|| format!("{}: discovered at {endpoint}, no link yet", uuid_hex(&uuid)));
         }
+    }
+
+    /// A remembered peer beaconed again: link it now if a link is free or stale.
+    fn promote(&mut self, now: Instant, uuid: Uuid) {
+        if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
+            return;
+        }
+        self.remembered.retain(|u| *u != uuid);
+        self.pending.push_back(uuid);
+        self.link(&uuid);
+    }
+
+    /// Removes the oldest linked peer that has not said HELLO for two beacon intervals
+    /// since we linked it. False if there is none.
+    fn evict_stale(&mut self, now: Instant) -> bool {
+        let grace = self.config.timers.interval * 2;
+        let stale = self.pending.iter().copied().find(|u| {
+            self.peers
+                .get(u)
+                .is_some_and(|p| p.linked && !p.said_hello && p.linked_at + grace <= now)
+        });
+        let Some(victim) = stale else {
+            return false;
+        };
+        self.stats.pending_evicted += 1;
+        self.trace(|| format!("{}: evicted (silent since linked)", uuid_hex(&victim)));
+        self.remove_peer(&victim);
+        true
     }
 
     /// Links remembered peers, oldest first, while fewer than `max_pending` links are
@@ -1081,10 +1163,12 @@ impl NodeState {
     /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
     /// PINGed, and its PING-OK proves it.
     fn link(&mut self, uuid: &Uuid) {
+        let now = self.now;
         let Some(peer) = self.peers.get_mut(uuid) else {
             return;
         };
         peer.linked = true;
+        peer.linked_at = now;
         let prove = peer.said_hello && !peer.ready;
         self.transmits.push_back(Transmit::Connect {
             peer: *uuid,

@@ -30,8 +30,11 @@ pub struct Peer {
     /// Its HELLO arrived: from here on its sequence numbers are checked. A peer can say
     /// HELLO and still wait for proof; its events are then held.
     pub(crate) said_hello: bool,
-    /// We hold a DEALER to its endpoint (every peer but one parked behind a claim).
+    /// We hold a DEALER to its endpoint (not while it waits behind a claim on its
+    /// endpoint, or is remembered from a beacon while links were scarce).
     pub(crate) linked: bool,
+    /// When we linked it.
+    pub(crate) linked_at: Instant,
     /// Events of a peer that said HELLO but is not proven yet, ENTER first; the
     /// application gets them once it is proven, and never if it is not.
     pub(crate) held: Vec<Event>,
@@ -77,6 +80,7 @@ impl Peer {
             ready: false,
             said_hello: false,
             linked: false,
+            linked_at: now,
             held: Vec::new(),
             held_after_hello: (0, 0),
             claim: None,
