@@ -115,8 +115,9 @@ pub struct Config {
     /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or
     /// HELLOs under 100 fds, well below even a 256 `ulimit -n`. When full, a new beacon's
     /// peer is remembered without a socket (up to 4 x `max_pending`, then not taken) and
-    /// linked once a link is free; a HELLO replaces the oldest linked beacon-only peer
-    /// (else the oldest unproven one).
+    /// linked once a link is free, or at once in place of a stale link if its beacons
+    /// repeat; a HELLO replaces the oldest linked beacon-only peer (else the oldest
+    /// unproven one).
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
