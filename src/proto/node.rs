@@ -1095,9 +1095,10 @@ impl NodeState {
     /// make it re-create us (EXIT and ENTER on its side) when we link again.
     ///
     /// A peer whose beacons keep coming gets a link even then, in place of a linked peer
-    /// that has not said HELLO for two beacon intervals (a genuine one hears our beacon
-    /// within one and says HELLO): a genuine node that is flooded too gets its HELLO from
-    /// us, and enters, during a flood of one-off fake beacons.
+    /// that has not said HELLO within the evasive timeout of our link (a genuine one hears
+    /// our beacon, or gets our HELLO, and says HELLO within an interval; a loaded one may
+    /// take longer, and evicting it would make it re-create us): a genuine node that is
+    /// flooded too gets our HELLO, and enters, during a flood of one-off fake beacons.
     fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
         let max = self.config.max_pending.max(1);
         let linked = self.pending.len() < max || (repeated && self.evict_stale(now));
@@ -1128,10 +1129,10 @@ impl NodeState {
         self.link(&uuid);
     }
 
-    /// Removes the oldest linked peer that has not said HELLO for two beacon intervals
+    /// Removes the oldest linked peer that has not said HELLO within the evasive timeout
     /// since we linked it. False if there is none.
     fn evict_stale(&mut self, now: Instant) -> bool {
-        let grace = self.config.timers.interval * 2;
+        let grace = self.config.timers.evasive;
         let stale = self.pending.iter().copied().find(|u| {
             self.peers
                 .get(u)
