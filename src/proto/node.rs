@@ -262,6 +262,9 @@ pub struct NodeState {
     /// without a link (no socket), oldest first, linked as links free up. Their HELLO
     /// makes them ready at once, like a linked beacon-only peer's.
     remembered: VecDeque<Uuid>,
+    /// Peers that said HELLO and have no link yet: waiting for one (oldest first), or
+    /// behind a claim on their endpoint.
+    waiting: VecDeque<Uuid>,
     /// UUIDs of beacons from unknown peers heard in this beacon interval (0) and the last
     /// (1), and when this one began.
     heard: [super::UuidMap<()>; 2],
@@ -288,6 +291,7 @@ impl NodeState {
             peers: Default::default(),
             pending: VecDeque::new(),
             remembered: VecDeque::new(),
+            waiting: VecDeque::new(),
             heard: Default::default(),
             heard_since: now,
             now,
@@ -397,6 +401,8 @@ impl NodeState {
             // ready peer's beacon counts: before HELLO we know nothing of that node.
             if peer.ready {
                 peer.heard_beacon(now, &self.config.timers);
+            } else if peer.linked && !peer.said_hello {
+                peer.beacon_again = true;
             } else if !peer.linked && !peer.said_hello {
                 // Remembered, and beaconing again: a live node, most likely.
                 self.promote(now, beacon.uuid);
@@ -759,7 +765,6 @@ impl NodeState {
             return;
         }
         self.stats.messages += 1;
-        self.make_room();
         // The holder, not another claimant waiting on the same endpoint.
         let holder = self
             .peers
@@ -782,13 +787,13 @@ impl NodeState {
         peer.held = hello_events(&peer);
         peer.claim = claim;
         self.peers.insert(uuid, peer);
-        self.pending.push_back(uuid);
         match claim {
             None => {
                 self.trace(|| format!("{}: HELLO, proving its endpoint", uuid_hex(&uuid)));
-                self.link(&uuid);
+                self.admit(now, uuid);
             }
             Some(old) => {
+                self.wait(uuid);
                 self.trace(|| {
                     format!(
                         "{}: HELLO claims the endpoint of {}, probing it",
@@ -1026,6 +1031,7 @@ impl NodeState {
             }
             self.pending.clear();
             self.remembered.clear();
+            self.waiting.clear();
             self.events.push_back(Event::Stop);
         }
         Beacon::new(self.config.uuid, 0).encode()
@@ -1064,28 +1070,52 @@ impl NodeState {
 
     // ---- internals ---------------------------------------------------------------------
 
-    /// Makes room for a peer introduced by HELLO within `max_pending` (every unproven
-    /// peer holds a DEALER, so this bounds their sockets). A HELLO always gets in,
-    /// pushing out the oldest linked beacon-only peer, else the oldest that said HELLO: a
-    /// genuine peer hears our beacon and says HELLO, so it enters during any flood.
-    fn make_room(&mut self) {
-        while self.pending.len() >= self.config.max_pending.max(1) {
-            let silent = self
-                .pending
-                .iter()
-                .copied()
-                .find(|u| self.peers.get(u).is_some_and(|p| !p.said_hello));
-            let Some(victim) = silent.or_else(|| self.pending.front().copied()) else {
+    /// Links a peer introduced by HELLO (HELLO and PING, for its proof) within
+    /// `max_pending` links to unproven peers: in place of a stale beacon-only link, else
+    /// of the oldest peer that said HELLO and has not answered our PING (a genuine one
+    /// answers within a round trip), else it waits for a link. A beacon-only peer we
+    /// linked recently is never pushed out for it: it may be genuine and hold our HELLO,
+    /// and linking it again would make it re-create us (EXIT and ENTER on its side).
+    fn admit(&mut self, now: Instant, uuid: Uuid) {
+        if self.pending.len() >= self.config.max_pending.max(1)
+            && !self.evict_stale(now)
+            && !self.evict_unproven()
+        {
+            self.wait(uuid);
+            return;
+        }
+        self.pending.push_back(uuid);
+        self.link(&uuid);
+    }
+
+    /// A peer that said HELLO waits without a link: for a link to free up, or behind a
+    /// claim on its endpoint. At most `max_pending` wait; the oldest goes first.
+    fn wait(&mut self, uuid: Uuid) {
+        while self.waiting.len() >= self.config.max_pending.max(1) {
+            let Some(old) = self.waiting.pop_front() else {
                 break;
             };
             self.stats.pending_evicted += 1;
-            self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&victim)));
-            if self.peers.contains_key(&victim) {
-                self.remove_peer(&victim);
-            } else {
-                self.pending.retain(|u| *u != victim);
-            }
+            self.trace(|| format!("{}: evicted (too many waiting peers)", uuid_hex(&old)));
+            self.remove_peer(&old);
         }
+        self.waiting.push_back(uuid);
+    }
+
+    /// Removes the oldest linked peer that said HELLO and has not answered our PING.
+    fn evict_unproven(&mut self) -> bool {
+        let unproven = self.pending.iter().copied().find(|u| {
+            self.peers
+                .get(u)
+                .is_some_and(|p| p.linked && p.said_hello && !p.ready)
+        });
+        let Some(victim) = unproven else {
+            return false;
+        };
+        self.stats.pending_evicted += 1;
+        self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&victim)));
+        self.remove_peer(&victim);
+        true
     }
 
     /// A discovered peer: linked (DEALER, HELLO) if fewer than `max_pending` links are
@@ -1094,11 +1124,9 @@ impl NodeState {
     /// closing a DEALER per fake beacon, and evicting a genuine peer we said HELLO to would
     /// make it re-create us (EXIT and ENTER on its side) when we link again.
     ///
-    /// A peer whose beacons keep coming gets a link even then, in place of a linked peer
-    /// that has not said HELLO within the evasive timeout of our link (a genuine one hears
-    /// our beacon, or gets our HELLO, and says HELLO within an interval; a loaded one may
-    /// take longer, and evicting it would make it re-create us): a genuine node that is
-    /// flooded too gets our HELLO, and enters, during a flood of one-off fake beacons.
+    /// A peer whose beacons keep coming gets a link even then, in place of a stale one
+    /// (see [`NodeState::evict_stale`]): a genuine node that is flooded too gets our HELLO,
+    /// and enters, during a flood of one-off fake beacons.
     fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
         let max = self.config.max_pending.max(1);
         let linked = self.pending.len() < max || (repeated && self.evict_stale(now));
@@ -1129,14 +1157,21 @@ impl NodeState {
         self.link(&uuid);
     }
 
-    /// Removes the oldest linked peer that has not said HELLO within the evasive timeout
-    /// since we linked it. False if there is none.
+    /// Removes the oldest stale link: to a peer that has not said HELLO since we linked it,
+    /// and has not beaconed again for two intervals (a node beacons every interval; a
+    /// flood's fakes come once), or at all within the evasive timeout. A genuine peer
+    /// hears our beacon, or gets our HELLO, and says HELLO within an interval; one that
+    /// is merely slow keeps beaconing, and evicting it would make it re-create us when we
+    /// link again. False if there is none.
     fn evict_stale(&mut self, now: Instant) -> bool {
-        let grace = self.config.timers.evasive;
+        let t = self.config.timers;
         let stale = self.pending.iter().copied().find(|u| {
-            self.peers
-                .get(u)
-                .is_some_and(|p| p.linked && !p.said_hello && p.linked_at + grace <= now)
+            self.peers.get(u).is_some_and(|p| {
+                p.linked
+                    && !p.said_hello
+                    && (p.linked_at + t.evasive <= now
+                        || (!p.beacon_again && p.linked_at + t.interval * 2 <= now))
+            })
         });
         let Some(victim) = stale else {
             return false;
@@ -1147,11 +1182,29 @@ impl NodeState {
         true
     }
 
-    /// Links remembered peers, oldest first, while fewer than `max_pending` links are
+    /// Links waiting peers that said HELLO (in place of a stale link if need be), then
+    /// remembered beacon-only ones, oldest first, while fewer than `max_pending` links are
     /// unproven. Runs after every input, never inside one: a removal that freed a link
     /// must not be refilled in the middle of making room.
     fn fill_links(&mut self) {
-        while self.pending.len() < self.config.max_pending.max(1) && !self.stopped {
+        if self.stopped {
+            return;
+        }
+        let now = self.now;
+        while let Some(uuid) = self
+            .waiting
+            .iter()
+            .copied()
+            .find(|u| self.peers.get(u).is_some_and(|p| p.claim.is_none()))
+        {
+            if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
+                break;
+            }
+            self.waiting.retain(|u| *u != uuid);
+            self.pending.push_back(uuid);
+            self.link(&uuid);
+        }
+        while self.pending.len() < self.config.max_pending.max(1) {
             let Some(uuid) = self.remembered.pop_front() else {
                 break;
             };
@@ -1204,6 +1257,7 @@ impl NodeState {
         } else {
             self.pending.retain(|u| u != uuid);
             self.remembered.retain(|u| u != uuid);
+            self.waiting.retain(|u| u != uuid);
         }
         if peer.linked {
             self.transmits
@@ -1226,6 +1280,8 @@ impl NodeState {
         if let Some(p) = self.peers.get_mut(&heir) {
             p.claim = None;
         }
+        self.waiting.retain(|u| *u != heir);
+        self.pending.push_back(heir);
         self.trace(|| {
             format!(
                 "{} takes the endpoint of {}",

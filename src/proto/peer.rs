@@ -35,6 +35,8 @@ pub struct Peer {
     pub(crate) linked: bool,
     /// When we linked it.
     pub(crate) linked_at: Instant,
+    /// It beaconed again after we linked it (before its HELLO): a live node, likely.
+    pub(crate) beacon_again: bool,
     /// Events of a peer that said HELLO but is not proven yet, ENTER first; the
     /// application gets them once it is proven, and never if it is not.
     pub(crate) held: Vec<Event>,
@@ -81,6 +83,7 @@ impl Peer {
             said_hello: false,
             linked: false,
             linked_at: now,
+            beacon_again: false,
             held: Vec::new(),
             held_after_hello: (0, 0),
             claim: None,
