@@ -1071,16 +1071,12 @@ impl NodeState {
     // ---- internals ---------------------------------------------------------------------
 
     /// Links a peer introduced by HELLO (HELLO and PING, for its proof) within
-    /// `max_pending` links to unproven peers: in place of a stale beacon-only link, else
-    /// of the oldest peer that said HELLO and has not answered our PING (a genuine one
-    /// answers within a round trip), else it waits for a link. A beacon-only peer we
-    /// linked recently is never pushed out for it: it may be genuine and hold our HELLO,
-    /// and linking it again would make it re-create us (EXIT and ENTER on its side).
+    /// `max_pending` links to unproven peers, in place of a stale link if need be, else it
+    /// waits for a link. A peer we linked recently is never pushed out for it: it may be
+    /// genuine and hold our HELLO, and linking it again would make it re-create us (EXIT
+    /// and ENTER on its side).
     fn admit(&mut self, now: Instant, uuid: Uuid) {
-        if self.pending.len() >= self.config.max_pending.max(1)
-            && !self.evict_stale(now)
-            && !self.evict_unproven()
-        {
+        if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
             self.wait(uuid);
             return;
         }
@@ -1100,22 +1096,6 @@ impl NodeState {
             self.remove_peer(&old);
         }
         self.waiting.push_back(uuid);
-    }
-
-    /// Removes the oldest linked peer that said HELLO and has not answered our PING.
-    fn evict_unproven(&mut self) -> bool {
-        let unproven = self.pending.iter().copied().find(|u| {
-            self.peers
-                .get(u)
-                .is_some_and(|p| p.linked && p.said_hello && !p.ready)
-        });
-        let Some(victim) = unproven else {
-            return false;
-        };
-        self.stats.pending_evicted += 1;
-        self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&victim)));
-        self.remove_peer(&victim);
-        true
     }
 
     /// A discovered peer: linked (DEALER, HELLO) if fewer than `max_pending` links are
@@ -1157,20 +1137,25 @@ impl NodeState {
         self.link(&uuid);
     }
 
-    /// Removes the oldest stale link: to a peer that has not said HELLO since we linked it,
-    /// and has not beaconed again for two intervals (a node beacons every interval; a
-    /// flood's fakes come once), or at all within the evasive timeout. A genuine peer
-    /// hears our beacon, or gets our HELLO, and says HELLO within an interval; one that
-    /// is merely slow keeps beaconing, and evicting it would make it re-create us when we
-    /// link again. False if there is none.
+    /// Removes the oldest stale link to an unproven peer. Stale: it said HELLO and has
+    /// not answered our PING for an interval (a genuine peer answers within a round
+    /// trip); or it has not said HELLO since we linked it, and has not beaconed again for
+    /// two intervals (a node beacons every interval; a flood's fakes come once), or at
+    /// all within the evasive timeout. A genuine peer hears our beacon, or gets our HELLO,
+    /// and says HELLO within an interval; one that is merely slow keeps beaconing, and
+    /// evicting it would make it re-create us when we link again. False if there is none.
     fn evict_stale(&mut self, now: Instant) -> bool {
         let t = self.config.timers;
         let stale = self.pending.iter().copied().find(|u| {
             self.peers.get(u).is_some_and(|p| {
                 p.linked
-                    && !p.said_hello
-                    && (p.linked_at + t.evasive <= now
-                        || (!p.beacon_again && p.linked_at + t.interval * 2 <= now))
+                    && !p.ready
+                    && if p.said_hello {
+                        p.linked_at + t.interval <= now
+                    } else {
+                        p.linked_at + t.evasive <= now
+                            || (!p.beacon_again && p.linked_at + t.interval * 2 <= now)
+                    }
             })
         });
         let Some(victim) = stale else {
