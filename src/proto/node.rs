@@ -114,10 +114,9 @@ pub struct Config {
     /// but not yet answered our PING). Each holds a DEALER: 2 file descriptors, 3 while
     /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or
     /// HELLOs under 100 fds, well below even a 256 `ulimit -n`. When full, a new beacon's
-    /// peer is remembered without a socket (up to 4 x `max_pending`, then not taken) and
-    /// linked once a link is free, or at once in place of a stale link if its beacons
-    /// repeat; a HELLO replaces the oldest linked beacon-only peer (else the oldest
-    /// unproven one).
+    /// peer is remembered without a socket (up to 4 x `max_pending`, then not taken) and a
+    /// HELLO's peer waits without one (up to `max_pending`, oldest dropped); both are
+    /// linked as links free up or go stale (see `evict_stale`).
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
