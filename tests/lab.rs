@@ -1255,7 +1255,8 @@ fn s8_hostile_input_is_counted_dropped_and_survived() {
         "status 7, expected 1",
         "sequence gap",
         "HELLO with sequence 5",
-        "evicted (too many pending peers)",
+        "not held (too many pending peers)",
+        "evicted (too many waiting peers)",
         "ignore port-0 beacon for",
         "HELLO claims the endpoint of",
     ] {

@@ -1161,7 +1161,7 @@ impl NodeState {
             return false;
         };
         self.stats.pending_evicted += 1;
-        self.trace(|| format!("{}: evicted (silent since linked)", uuid_hex(&victim)));
+        self.trace(|| format!("{}: evicted (stale link)", uuid_hex(&victim)));
         self.remove_peer(&victim);
         true
     }
