@@ -15,6 +15,11 @@
 //!   status, whispers, then skips sequence numbers; plus a HELLO whose sequence is not 1.
 //! - `rogue flood --to BCAST:PORT --count N --me IP`: N valid beacons with fresh random
 //!   UUIDs, each pointing at a port on this host that nothing serves.
+//! - `rogue forge --to BCAST:PORT --target tcp://IP:PORT --peer HEX --peer-endpoint E
+//!   --me IP --hellos N`: forged input aimed at a healthy peer of the victim: port-0
+//!   beacons naming it (sent from this host), a HELLO from a made-up UUID claiming its
+//!   endpoint followed by a blind PING-OK, then N HELLOs from N made-up UUIDs, one
+//!   connection each, claiming endpoints on this host that nothing serves.
 //!
 //! stdout: `{"type":"tried",...}` with one count per category (see each function).
 
@@ -56,6 +61,27 @@ enum What {
         /// This host's IP (for the endpoint the rogue peer claims).
         #[arg(long)]
         me: String,
+    },
+    /// Forged input aimed at evicting or crowding out a healthy peer of the victim.
+    Forge {
+        /// Broadcast address and beacon port.
+        #[arg(long)]
+        to: SocketAddrV4,
+        /// The victim's mailbox endpoint.
+        #[arg(long)]
+        target: String,
+        /// The healthy peer's UUID.
+        #[arg(long)]
+        peer: Uuid,
+        /// The healthy peer's mailbox endpoint.
+        #[arg(long)]
+        peer_endpoint: String,
+        /// This host's IP (for the endpoints the flooding HELLOs claim).
+        #[arg(long)]
+        me: String,
+        /// How many HELLOs in the flood.
+        #[arg(long, default_value_t = 500)]
+        hellos: u32,
     },
     /// Valid beacons with fake UUIDs pointing at endpoints nothing serves.
     Flood {
@@ -380,8 +406,8 @@ fn messages(target: String, victim: Uuid, me: String) -> anyhow::Result<Value> {
     tx.send(d, &[frame(1, Body::Whisper), b"i am you".to_vec()])?;
     count("own_identity");
 
-    // A rogue peer: HELLO (enters), JOIN with a wrong status, a whisper, then a gap; one
-    // more message after it was removed.
+    // A rogue peer: HELLO (it answers no PING, so it never enters), JOIN with a wrong
+    // status, a whisper, then a gap; one more message after it was removed.
     let rogue = Uuid::new_v4();
     let d = tx.dealer(Some(&identity(&rogue)))?;
     tx.send(d, &[frame(1, hello(&me, "rogue"))])?;
@@ -418,6 +444,63 @@ fn messages(target: String, victim: Uuid, me: String) -> anyhow::Result<Value> {
     )
 }
 
+fn forge(
+    to: SocketAddrV4,
+    target: String,
+    peer: Uuid,
+    peer_endpoint: String,
+    me: String,
+    hellos: u32,
+) -> anyhow::Result<Value> {
+    // "I am leaving", in the healthy peer's name, from this host's address.
+    let s = udp_sender()?;
+    let leaving: Vec<Vec<u8>> = (0..3).map(|_| beacon(1, &peer, 0)).collect();
+    send_all(&s, to, &leaving)?;
+
+    let mut tx = Sender {
+        ctx: zmq::Context::new(),
+        target,
+        sockets: Vec::new(),
+    };
+    // A made-up UUID whose HELLO claims the healthy peer's endpoint, then answers the
+    // PING it cannot see.
+    let claimant = Uuid::new_v4();
+    let d = tx.dealer(Some(&identity(&claimant)))?;
+    let claim = Body::Hello(Hello {
+        endpoint: peer_endpoint,
+        groups: vec!["G".into()],
+        status: 0,
+        name: "claimant".into(),
+        headers: vec![],
+    });
+    tx.send(d, &[frame(1, claim)])?;
+    std::thread::sleep(Duration::from_millis(20));
+    tx.send(d, &[frame(2, Body::PingOk)])?;
+
+    // The HELLO flood: one connection per made-up UUID, closed once its HELLO is out, so
+    // this process stays within its own fd limit.
+    for i in 0..hellos {
+        let uuid = Uuid::new_v4();
+        let s = tx.ctx.socket(zmq::DEALER)?;
+        s.set_identity(&identity(&uuid))?;
+        s.set_linger(2000)?;
+        s.connect(&tx.target)?;
+        let hello = Body::Hello(Hello {
+            endpoint: format!("tcp://{me}:{}", 30_000 + i % 10_000),
+            groups: vec![],
+            status: 0,
+            name: "flood".into(),
+            headers: vec![],
+        });
+        s.send(frame(1, hello), 0)?;
+    }
+    let Sender { ctx, sockets, .. } = tx;
+    drop(sockets);
+    drop(ctx);
+    Ok(json!({"type": "tried", "port0_peer": leaving.len(),
+              "claimant": zre::uuid_hex(&claimant), "hellos": hellos}))
+}
+
 fn flood(to: SocketAddrV4, count: u32) -> anyhow::Result<Value> {
     let s = udp_sender()?;
     let mut rng = Rng::new();
@@ -441,6 +524,14 @@ fn main() -> anyhow::Result<()> {
     let out = match Args::parse().what {
         What::Beacons { to, victim } => beacons(to, victim)?,
         What::Messages { target, victim, me } => messages(target, victim, me)?,
+        What::Forge {
+            to,
+            target,
+            peer,
+            peer_endpoint,
+            me,
+            hellos,
+        } => forge(to, target, peer, peer_endpoint, me, hellos)?,
         What::Flood { to, count } => flood(to, count)?,
     };
     println!("{out}");

@@ -58,7 +58,7 @@ impl Default for Builder {
             mailbox_port: None,
             advertised_endpoint: None,
             verbose: false,
-            max_pending: 256,
+            max_pending: 32,
             stop_linger: Duration::from_secs(1),
             event_limit: 10_000,
         }
@@ -145,7 +145,7 @@ impl Builder {
         self
     }
 
-    /// At most this many discovered peers may wait for their HELLO (default 256).
+    /// At most this many unproven peers may be held, each with a DEALER (default 32).
     pub fn max_pending(mut self, n: usize) -> Self {
         self.max_pending = n;
         self

@@ -3,7 +3,8 @@
 //! protocol messages and other links never wait.
 //!
 //! The slow peer is a fake: a raw ROUTER that the test reads only when it chooses, with a
-//! small receive queue and TCP buffer, and a DEALER that says HELLO to the node.
+//! small receive queue and TCP buffer, and a DEALER that says HELLO to the node (and
+//! answers its PING).
 
 mod common;
 
@@ -52,6 +53,11 @@ impl FakePeer {
             }),
         );
         link.send(hello.to_bytes().unwrap(), 0).unwrap();
+        // A peer introduced by its HELLO enters once it answers the node's PING, which
+        // follows the node's HELLO to our mailbox. Answered blindly here, so the mailbox
+        // stays unread until the test reads it.
+        link.send(Message::new(2, Body::PingOk).to_bytes().unwrap(), 0)
+            .unwrap();
         FakePeer {
             uuid,
             mailbox,

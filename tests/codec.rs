@@ -120,6 +120,71 @@ fn beacons_match_pyre_bytes() {
     );
 }
 
+#[test]
+fn a_string_that_is_not_utf8_is_refused_never_replaced() {
+    // JOIN "\xE9" status 1 and JOIN "\xE8": Latin-1 groups from a C peer. A lossy decode
+    // made both U+FFFD (one group), and encoding that sends EF BF BD back.
+    let join = |g: u8| vec![0xAA, 0xA1, 4, 2, 0, 7, 1, g, 1];
+    for g in [0xE9, 0xE8] {
+        assert_eq!(
+            Message::decode(&join(g)),
+            Err(DecodeError::NotUtf8 {
+                id: 4,
+                sequence: 7,
+                offset: 7
+            })
+        );
+    }
+    // Valid UTF-8 decodes and encodes byte for byte.
+    let ok = vec![0xAA, 0xA1, 4, 2, 0, 7, 2, 0xC3, 0xA9, 1];
+    let m = Message::decode(&ok).unwrap();
+    assert_eq!(
+        m.body,
+        Body::Join {
+            group: "é".into(),
+            status: 1
+        }
+    );
+    assert_eq!(m.to_bytes().unwrap(), ok);
+    // Structure first: a bad string in a truncated or overlong frame is reported as such.
+    let bad = join(0xE9);
+    assert!(matches!(
+        Message::decode(&bad[..8]),
+        Err(DecodeError::Truncated { .. })
+    ));
+    let mut longer = bad.clone();
+    longer.push(0);
+    assert_eq!(Message::decode(&longer), Err(DecodeError::TrailingBytes(1)));
+    // Every string field of HELLO is checked: endpoint, groups, name, header keys, values.
+    let hello = Message::new(
+        1,
+        Body::Hello(Hello {
+            endpoint: "E".into(),
+            groups: vec!["G".into()],
+            status: 0,
+            name: "N".into(),
+            headers: vec![("K".into(), "V".into())],
+        }),
+    )
+    .to_bytes()
+    .unwrap();
+    for letter in [b'E', b'G', b'N', b'K', b'V'] {
+        let mut b = hello.clone();
+        let at = b.iter().position(|x| *x == letter).unwrap();
+        b[at] = 0xFF;
+        assert_eq!(
+            Message::decode(&b),
+            Err(DecodeError::NotUtf8 {
+                id: 1,
+                sequence: 1,
+                offset: at
+            }),
+            "{}",
+            letter as char
+        );
+    }
+}
+
 fn text() -> impl Strategy<Value = String> {
     // Up to 255 bytes (the `string` limit) of mixed ASCII and multi-byte characters.
     "[a-zA-Z0-9 éü€😀-]{0,60}"

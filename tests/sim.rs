@@ -509,23 +509,31 @@ fn partition_exits_both_sides_and_heal_reenters_once() {
 }
 
 #[test]
-fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_within_an_interval() {
-    let mut lan = Lan::new(3, timers());
+fn restart_with_new_uuid_on_same_endpoint_replaces_the_old_peer_once_it_fails_a_ping() {
+    let t = timers();
+    let mut lan = Lan::new(3, t);
     lan.run_until(secs(3.0));
     let old = lan.uuid(2);
-    lan.add_host(2, timers(), Uuid::from_u128(0x9999)); // same IP and port, new UUID
-                                                        // The others ignore its beacon (the endpoint is taken); it hears theirs within one
-                                                        // interval and says HELLO, which replaces the old peer.
-    lan.run_for(timers().interval);
+    // Same IP and port, new UUID. The others ignore its beacon (the endpoint is taken); it
+    // hears theirs within one interval and says HELLO, which claims the endpoint. The old
+    // peer is PINGed on its link, which now reaches the new process: that drops it (we
+    // never said HELLO to it), so the old peer fails the probe and the new one takes over.
+    lan.add_host(2, t, Uuid::from_u128(0x9999));
+    lan.run_for(t.interval + t.probe());
     let new = lan.uuid(2);
     for i in 0..2 {
-        let about: Vec<(Uuid, &str)> = lan.hosts[i]
+        let about: Vec<(Duration, Uuid, &str)> = lan.hosts[i]
             .events
             .iter()
-            .filter_map(|(_, e)| e.peer().map(|p| (p, e.kind())))
-            .filter(|(p, _)| *p == old || *p == new)
+            .filter_map(|(at, e)| e.peer().map(|p| (*at, p, e.kind())))
+            .filter(|(_, p, _)| *p == old || *p == new)
             .collect();
-        assert_eq!(about, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
+        let kinds: Vec<(Uuid, &str)> = about.iter().map(|(_, p, k)| (*p, *k)).collect();
+        assert_eq!(kinds, vec![(old, "enter"), (old, "exit"), (new, "enter")]);
+        // EXIT one probe after the HELLO (within an interval of the restart), ENTER at once.
+        let (exit, enter) = (about[1].0, about[2].0);
+        assert!(exit >= secs(3.0) + t.probe() && exit <= secs(3.0) + t.interval + t.probe());
+        assert_eq!(enter, exit);
         assert_eq!(lan.ready_peers(i), 2);
     }
 }
@@ -724,14 +732,21 @@ fn a_beacon_flood_is_bounded_and_a_genuine_peer_still_enters() {
         lan.hosts[0].state.handle_beacon(now, ip, &b.encode());
         while lan.hosts[0].state.poll_transmit().is_some() {}
     }
+    // At most max_pending of them linked (the rest remembered without a socket, or not
+    // taken at all).
     let max = lan.hosts[0].state.config().max_pending;
-    assert_eq!(lan.hosts[0].state.peers().count(), max);
+    let held = lan.hosts[0].state.peers().count();
+    let linked = lan.hosts[0].state.peers().filter(|p| p.is_linked()).count();
+    assert_eq!(linked, max);
+    assert!(held <= 5 * max, "{held} peers held");
     assert_eq!(
         lan.hosts[0].state.stats().pending_evicted,
-        10_000 - max as u64
+        10_000 - held as u64
     );
+    // Its HELLO waits for a link until the fakes' links are stale (two intervals without
+    // HELLO or another beacon), then it is linked and proven.
     lan.hosts[1].alive = true;
-    lan.run_for(secs(1.0));
+    lan.run_for(timers().interval * 3);
     assert_eq!(lan.kinds(0, 1), vec!["enter"]);
     assert_eq!(lan.kinds(1, 0), vec!["enter"]);
     // The fakes never said HELLO: they expire silently.
@@ -923,4 +938,330 @@ fn timers_too_long_to_add_to_the_clock_mean_never() {
         assert_eq!(lan.kinds(1, 0), vec!["enter"]);
         assert!(lan.hosts[0].state.poll_timeout().is_some());
     }
+}
+
+// ---- forged input (issue 10, section 4) ------------------------------------------------
+
+/// The routing identity a DEALER of `uuid` presents.
+fn identity(uuid: Uuid) -> Vec<u8> {
+    let mut id = vec![1u8];
+    id.extend_from_slice(uuid.as_bytes());
+    id
+}
+
+fn hello_from(endpoint: &str, name: &str) -> Vec<u8> {
+    Message::new(
+        1,
+        Body::Hello(zre::proto::codec::Hello {
+            endpoint: endpoint.into(),
+            groups: vec!["G".into()],
+            name: name.into(),
+            ..Default::default()
+        }),
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+#[test]
+fn a_port_zero_beacon_from_another_address_does_not_remove_a_peer() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    // Host 1's "I am leaving", sent by someone else on the subnet.
+    let bye = zre::proto::beacon::Beacon::new(lan.uuid(1), 0).encode();
+    let now = lan.now;
+    let elsewhere = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+    lan.hosts[0].state.handle_beacon(now, elsewhere, &bye);
+    lan.run_for(secs(5.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.hosts[0].state.stats().beacons_leave_refused, 1);
+    // From its own address it is believed.
+    let own = IpAddr::V4(lan.hosts[1].ip);
+    let now = lan.now;
+    lan.hosts[0].state.handle_beacon(now, own, &bye);
+    lan.settle();
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "exit"]);
+}
+
+#[test]
+fn a_forged_hello_claiming_a_ready_peers_endpoint_does_not_evict_it() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    // A DEALER with a made-up identity says HELLO, claims host 1's endpoint, and answers
+    // the PING it cannot see, blindly.
+    let forger = Uuid::from_u128(0xF0F0);
+    let id = identity(forger);
+    let endpoint = format!("tcp://{}:{PORT}", lan.hosts[1].ip);
+    let now = lan.now;
+    let s = &mut lan.hosts[0].state;
+    s.handle_message(now, &id, &hello_from(&endpoint, "forger"), vec![]);
+    let ping_ok = Message::new(2, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(now, &id, &ping_ok, vec![]);
+    // A second forger claims the same endpoint before host 1 has answered.
+    let second = Uuid::from_u128(0xF0F1);
+    s.handle_message(now, &identity(second), &hello_from(&endpoint, "f2"), vec![]);
+    lan.settle();
+    lan.run_for(secs(40.0));
+    // Host 1 answered the PING on its own link: the claim was false. Nobody opened a
+    // second link to host 1's mailbox either, so host 1 saw nothing.
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    for f in [forger, second] {
+        assert!(lan.events(0).iter().all(|e| e.peer() != Some(f)));
+        assert!(lan.hosts[0].state.peer(&f).is_none());
+    }
+    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 2);
+    // Nor can a HELLO claim our own endpoint.
+    let own = format!("tcp://{}:{PORT}", lan.hosts[0].ip);
+    let now = lan.now;
+    lan.hosts[0]
+        .state
+        .handle_message(now, &id, &hello_from(&own, "me?"), vec![]);
+    lan.settle();
+    assert!(lan.hosts[0].state.peer(&forger).is_none());
+    assert_eq!(lan.hosts[0].state.stats().hellos_refused, 3);
+}
+
+/// Open DEALERs after these transmits: Connects less Disconnects, per peer.
+fn count_links(open: &mut HashMap<Uuid, ()>, sent: impl Iterator<Item = Transmit>) {
+    for t in sent {
+        match t {
+            Transmit::Connect { peer, .. } => {
+                open.insert(peer, ());
+            }
+            Transmit::Disconnect { peer } => {
+                open.remove(&peer);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_hello_flood_enters_no_one_and_holds_a_bounded_number_of_links() {
+    let mut lan = Lan::new(2, timers());
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(0.1));
+    let now = lan.now;
+    let max = lan.hosts[0].state.config().max_pending;
+    let mut open = HashMap::new();
+    for i in 0..500u32 {
+        let fake = Uuid::from_u128(0xF000_0000 + i as u128);
+        let endpoint = format!("tcp://10.9.{}.{}:9", i >> 8, i & 0xFF);
+        let s = &mut lan.hosts[0].state;
+        s.handle_message(now, &identity(fake), &hello_from(&endpoint, "fake"), vec![]);
+        count_links(&mut open, std::iter::from_fn(|| s.poll_transmit()));
+        assert!(open.len() <= max, "{} links after {i} HELLOs", open.len());
+    }
+    let s = &mut lan.hosts[0].state;
+    let entered = std::iter::from_fn(|| s.poll_event()).count();
+    assert_eq!(entered, 0, "ENTER events for unproven peers");
+    // max_pending linked, as many more waiting for a link without one, the rest dropped.
+    assert_eq!(s.peers().count(), 2 * max);
+    assert_eq!(s.stats().pending_evicted, 500 - 2 * max as u64);
+    // A genuine peer still enters, and the fakes expire without a word.
+    lan.hosts[1].alive = true;
+    lan.run_for(secs(1.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    lan.run_for(secs(31.0));
+    assert_eq!(lan.hosts[0].state.peers().count(), 1);
+    assert!(lan.events(0).iter().all(|e| e.peer() == Some(lan.uuid(1))));
+}
+
+#[test]
+fn a_peer_introduced_by_hello_enters_when_it_answers_our_ping_with_what_it_sent_before() {
+    let t0 = Instant::now();
+    let me = Uuid::from_u128(1);
+    let x = Uuid::from_u128(2);
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 4000), t0);
+    let id = identity(x);
+    s.handle_message(t0, &id, &hello_from("tcp://10.0.0.2:4000", "x"), vec![]);
+    // We link to the endpoint it claims, say HELLO and PING; no ENTER yet.
+    let sent: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    let bodies: Vec<&'static str> = sent
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::Connect { endpoint, .. } => {
+                assert_eq!(endpoint, "tcp://10.0.0.2:4000");
+                Some("connect")
+            }
+            Transmit::Send { frames, .. } => Some(Message::decode(&frames[0]).unwrap().body.name()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, vec!["connect", "HELLO", "PING"]);
+    assert_eq!(s.poll_event(), None);
+    // What it sends before its PING-OK is held, in order.
+    let join = Message::new(
+        2,
+        Body::Join {
+            group: "H".into(),
+            status: 1,
+        },
+    );
+    s.handle_message(t0, &id, &join.to_bytes().unwrap(), vec![]);
+    let whisper = Message::new(3, Body::Whisper).to_bytes().unwrap();
+    s.handle_message(t0, &id, &whisper, vec![b"early".to_vec()]);
+    assert_eq!(s.poll_event(), None);
+    assert!(!s.peer(&x).unwrap().ready);
+    let ping_ok = Message::new(4, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(t0, &id, &ping_ok, vec![]);
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, vec!["enter", "join", "join", "whisper"]);
+    assert_eq!(events[3].content().unwrap(), &vec![b"early".to_vec()]);
+    assert!(s.peer(&x).unwrap().ready);
+}
+
+#[test]
+fn a_beacon_flood_never_pushes_out_a_peer_that_said_hello() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.0));
+    let u1 = lan.uuid(1);
+    // Host 0 forgets host 1 (a gap, say); host 1 still holds it and says HELLO when it
+    // re-creates the link. Hold host 1's PING-OK back while a flood of beacons arrives.
+    lan.filter = Box::new(|from, _, m| !(from == 1 && m.body == Body::PingOk));
+    let hello = zre::proto::codec::Hello {
+        endpoint: format!("tcp://{}:{PORT}", lan.hosts[1].ip),
+        name: "h1".into(),
+        ..Default::default()
+    };
+    let now = lan.now;
+    let s = &mut lan.hosts[0].state;
+    let wrong = Message::new(999, Body::Ping).to_bytes().unwrap();
+    s.handle_message(now, &identity(u1), &wrong, vec![]);
+    assert!(s.peer(&u1).is_none());
+    let hello = Message::new(1, Body::Hello(hello)).to_bytes().unwrap();
+    s.handle_message(now, &identity(u1), &hello, vec![]);
+    lan.settle();
+    assert!(!lan.hosts[0].state.peer(&u1).unwrap().ready);
+    let max = lan.hosts[0].state.config().max_pending;
+    let mut open = HashMap::new();
+    for i in 0..2_000u32 {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8));
+        let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + i as u128), 9);
+        let s = &mut lan.hosts[0].state;
+        s.handle_beacon(now, ip, &b.encode());
+        count_links(&mut open, std::iter::from_fn(|| s.poll_transmit()));
+        assert!(open.len() < max, "{} links after {i} beacons", open.len());
+    }
+    assert!(lan.hosts[0].state.peer(&u1).is_some(), "evicted by beacons");
+    // The PING-OK it sent was swallowed; one sent now still proves it.
+    lan.filter = Box::new(|_, _, _| true);
+    let now = lan.now;
+    let s = &mut lan.hosts[0].state;
+    let want = s.peer(&u1).unwrap().expected_sequence();
+    let ping_ok = Message::new(want, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(now, &identity(u1), &ping_ok, vec![]);
+    lan.settle();
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "exit", "enter"]);
+}
+
+/// A JOIN of `group` (raw bytes) with `sequence` and `status`.
+fn raw_join(sequence: u16, group: &[u8], status: u8) -> Vec<u8> {
+    let mut b = vec![0xAA, 0xA1, 4, 2];
+    b.extend_from_slice(&sequence.to_be_bytes());
+    b.push(group.len() as u8);
+    b.extend_from_slice(group);
+    b.push(status);
+    b
+}
+
+#[test]
+fn strings_that_are_not_utf8_are_refused_in_sequence_and_never_merge() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    lan.command(0, Command::Join("\u{FFFD}".into()));
+    let u1 = lan.uuid(1);
+    let id = identity(u1);
+    let now = lan.now;
+    let s = &mut lan.hosts[0].state;
+    // A C peer joins the Latin-1 groups "é" and "è": two different wire strings.
+    let seq = s.peer(&u1).unwrap().expected_sequence();
+    s.handle_message(now, &id, &raw_join(seq, &[0xE9], 1), vec![]);
+    s.handle_message(now, &id, &raw_join(seq + 1, &[0xE8], 2), vec![]);
+    // Neither became a group (a lossy decode made both "\u{FFFD}", one group), and the
+    // peer's sequence still advanced: the next message is no gap.
+    let whisper = Message::new(seq + 2, Body::Whisper).to_bytes().unwrap();
+    s.handle_message(now, &id, &whisper, vec![b"after".to_vec()]);
+    assert_eq!(s.stats().messages_not_utf8, 2);
+    assert_eq!(s.stats().sequence_gaps, 0);
+    assert!(s.peer(&u1).unwrap().groups.is_empty());
+    lan.settle();
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "whisper"]);
+    // A HELLO with a name that is not UTF-8 admits no one.
+    let stranger = Uuid::from_u128(0xE9);
+    let mut hello = hello_from("tcp://10.0.0.77:5000", "x");
+    let at = hello.len() - 6; // name "x": length byte, 'x', then an empty headers hash
+    assert_eq!(&hello[at..at + 2], &[1, b'x']);
+    hello[at + 1] = 0xE9;
+    let now = lan.now;
+    let s = &mut lan.hosts[0].state;
+    s.handle_message(now, &identity(stranger), &hello, vec![]);
+    assert!(s.peer(&stranger).is_none());
+    assert_eq!(s.stats().messages_not_utf8, 3);
+}
+
+#[test]
+fn more_hosts_starting_together_than_max_pending_all_enter_without_churn() {
+    // Each host discovers 49 others at once, more than its 32 links for unproven peers:
+    // the rest are remembered, not evicted (evicting a peer we said HELLO to makes it
+    // re-create us when we link again: EXIT and ENTER on its side).
+    let n = 50;
+    let mut lan = Lan::new(n, timers());
+    assert!(lan.hosts[0].state.config().max_pending < n - 1);
+    lan.run_until(secs(5.0));
+    for i in 0..n {
+        assert_eq!(lan.ready_peers(i), n - 1, "host {i}");
+        let exits = lan.events(i).iter().filter(|e| e.kind() == "exit").count();
+        assert_eq!(exits, 0, "host {i}");
+        let enters = lan.events(i).iter().filter(|e| e.kind() == "enter").count();
+        assert_eq!(enters, n - 1, "host {i}");
+    }
+}
+
+#[test]
+fn a_genuine_peer_flooded_too_enters_during_a_sustained_beacon_flood() {
+    let t = timers();
+    let mut lan = Lan::new(2, t);
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(0.0));
+    // One-off fake beacons (fresh UUIDs, 2,000 a second) reach both hosts for 10 s, far
+    // less than the 30 s after which the first fakes would expire and free their links.
+    // Host 1 starts 2.5 s into the flood, between two of host 0's beacons: by the next
+    // one, its links are all taken by fakes, as host 0's are.
+    let mut n = 0u32;
+    let mut at = secs(0.0);
+    while at < secs(10.0) {
+        at += secs(0.01);
+        if at >= secs(2.5) {
+            lan.hosts[1].alive = true;
+        }
+        let now = lan.now;
+        for _ in 0..20 {
+            n += 1;
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 1, (n >> 8) as u8, n as u8));
+            let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + n as u128), 9);
+            for h in lan.hosts.iter_mut().filter(|h| h.alive) {
+                h.state.handle_beacon(now, ip, &b.encode());
+            }
+        }
+        lan.run_until(at);
+    }
+    // Its beacons keep coming, the fakes' do not: it gets a link in place of a fake that
+    // has not said HELLO within the evasive timeout, on both sides.
+    let entered = |lan: &Lan, i: usize, j: usize| {
+        lan.timeline(i, j)
+            .first()
+            .map(|(when, kind)| (*when, *kind))
+    };
+    for (i, j) in [(0, 1), (1, 0)] {
+        let (when, kind) = entered(&lan, i, j).expect("no ENTER during the flood");
+        assert_eq!(kind, "enter");
+        assert!(
+            when <= secs(2.5) + t.evasive + t.interval * 2,
+            "host {i} saw {j} enter at {when:?}"
+        );
+    }
+    assert!(lan.hosts[0].state.peers().filter(|p| p.is_linked()).count() <= 33);
 }

@@ -36,6 +36,18 @@ pub enum DecodeError {
     /// Bytes were left after the last field.
     #[error("{0} trailing bytes after the last field")]
     TrailingBytes(usize),
+    /// A well-formed frame whose `string` or `longstr` field at `offset` is not UTF-8.
+    /// The frame is otherwise valid, so it still counts as received in sequence: the
+    /// receiver refuses the message but must expect `sequence + 1` next.
+    #[error("message id {id} (sequence {sequence}): string at offset {offset} is not UTF-8")]
+    NotUtf8 {
+        /// The message id.
+        id: u8,
+        /// The message's sequence number.
+        sequence: u16,
+        /// Where the first such string's bytes start.
+        offset: usize,
+    },
 }
 
 /// Why a message could not be encoded (a field too long for its wire type).
@@ -276,9 +288,19 @@ impl Message {
     }
 
     /// Decodes one frame. Rejects a wrong signature, an unknown id, a version other than 2,
-    /// a truncated field and trailing bytes.
+    /// a truncated field and trailing bytes; then, for an otherwise well-formed frame, a
+    /// string that is not UTF-8 ([`DecodeError::NotUtf8`]).
+    ///
+    /// Strings are never decoded lossily: two different wire strings (say the Latin-1
+    /// groups `E9` and `E8`) would both become U+FFFD, merge, and go back out as
+    /// `EF BF BD`, bytes no peer sent. Refusing keeps every string we hold byte-identical
+    /// to the wire.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader {
+            bytes,
+            pos: 0,
+            not_utf8: None,
+        };
         let sig = [r.u8()?, r.u8()?];
         if sig != SIGNATURE {
             return Err(DecodeError::BadSignature(sig));
@@ -333,6 +355,13 @@ impl Message {
         if rest != 0 {
             return Err(DecodeError::TrailingBytes(rest));
         }
+        if let Some(offset) = r.not_utf8 {
+            return Err(DecodeError::NotUtf8 {
+                id,
+                sequence,
+                offset,
+            });
+        }
         Ok(Message { sequence, body })
     }
 }
@@ -372,6 +401,9 @@ fn put_longstr(out: &mut Vec<u8>, value: &str) {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Offset of the first string that was not UTF-8. Decoding carries on past it so that
+    /// a truncated or overlong frame is still reported as such.
+    not_utf8: Option<usize>,
 }
 
 impl<'a> Reader<'a> {
@@ -402,20 +434,30 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
 
-    fn text(bytes: &[u8]) -> String {
-        // Names, groups and headers from C peers are not guaranteed UTF-8; a lossy string
-        // keeps the message instead of dropping the peer over one byte.
-        String::from_utf8_lossy(bytes).into_owned()
+    /// Names, groups and headers from C peers are not guaranteed UTF-8. Such a string is
+    /// recorded (the frame becomes [`DecodeError::NotUtf8`]) and stands in as empty.
+    fn text(&mut self, bytes: &[u8], at: usize) -> String {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => {
+                self.not_utf8.get_or_insert(at);
+                String::new()
+            }
+        }
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
         let n = self.u8()? as usize;
-        Ok(Self::text(self.take(n)?))
+        let at = self.pos;
+        let bytes = self.take(n)?;
+        Ok(self.text(bytes, at))
     }
 
     fn longstr(&mut self) -> Result<String, DecodeError> {
         let n = self.u32()?;
-        Ok(Self::text(self.take(n)?))
+        let at = self.pos;
+        let bytes = self.take(n)?;
+        Ok(self.text(bytes, at))
     }
 
     /// Fails before allocating when the count claims more entries than the bytes left could

@@ -11,7 +11,8 @@ pub type Content = Vec<Vec<u8>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A peer said HELLO: it is now known and ready.
+    /// A peer said HELLO and is proven: we discovered it ourselves (beacon, gossip), or it
+    /// answered our PING at the endpoint its HELLO claims. Now known and ready.
     Enter {
         /// The peer's UUID.
         peer: Uuid,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::beacon::Beacon;
-use super::codec::{check_string, Body, EncodeError, Hello, Message};
+use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message};
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
 
@@ -132,6 +132,17 @@ impl Timers {
             .saturating_sub(self.evasive)
             .max(self.ping_interval())
     }
+
+    /// How long a peer whose endpoint another UUID's HELLO claims has to send us anything
+    /// (we PING it at once) before it is taken to be gone from that endpoint: one beacon
+    /// interval, at most the evasive timeout. A live peer answers within a round trip; a
+    /// restarted one cannot, since the new process at its endpoint drops our PING (we
+    /// have not said HELLO to it).
+    pub fn probe(&self) -> Duration {
+        self.interval
+            .min(self.evasive)
+            .max(Duration::from_millis(1))
+    }
 }
 
 /// `t + d`, or an instant too far away to matter when that would overflow: timers
@@ -140,6 +151,18 @@ pub(crate) fn later(t: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
     t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
+
+/// Events held for one unproven peer after its HELLO (its ENTER and JOINs not counted),
+/// and the content bytes among them; past either it is dropped.
+const MAX_HELD_EVENTS: usize = 64;
+const MAX_HELD_BYTES: usize = 1 << 20;
+
+/// Beacon-only peers remembered without a link, per `max_pending`.
+const REMEMBERED_PER_LINK: usize = 4;
+
+/// UUIDs of beacons recorded per beacon interval, to tell a node that beacons every
+/// interval from the one-off fakes of a flood (about 1 MiB at most, both intervals).
+const HEARD_MAX: usize = 16_384;
 
 /// Everything the state machine needs to know about its own node.
 #[derive(Debug, Clone)]
@@ -156,8 +179,13 @@ pub struct Config {
     pub beacon_port: u16,
     /// Timers.
     pub timers: Timers,
-    /// At most this many peers may be discovered but not yet say HELLO; past it the oldest
-    /// is dropped, so a flood of fake beacons cannot exhaust the node.
+    /// At most this many peers may be held unproven (discovered but silent, or said HELLO
+    /// but not yet answered our PING). Each holds a DEALER: 2 file descriptors, 3 while
+    /// its TCP connect is pending. The default, 32, keeps a flood of fake beacons or
+    /// HELLOs under 100 fds, well below even a 256 `ulimit -n`. When full, a new beacon's
+    /// peer is remembered without a socket (up to 4 x `max_pending`, then not taken) and a
+    /// HELLO's peer waits without one (up to `max_pending`, oldest dropped); both are
+    /// linked as links free up or go stale (see `evict_stale`).
     pub max_pending: usize,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
     pub verbose: bool,
@@ -178,7 +206,7 @@ impl Config {
             endpoint: endpoint.into(),
             beacon_port: port,
             timers: Timers::default(),
-            max_pending: 256,
+            max_pending: 32,
             verbose: false,
         }
     }
@@ -275,8 +303,18 @@ pub struct Stats {
     pub messages_unexpected: u64,
     /// Peers removed because a sequence number was skipped.
     pub sequence_gaps: u64,
-    /// Pending peers dropped to keep within `max_pending`.
+    /// Pending peers dropped (or not taken) to keep within `max_pending`.
     pub pending_evicted: u64,
+    /// Port-0 ("leaving") beacons for a known peer from an address other than its own.
+    pub beacons_leave_refused: u64,
+    /// HELLOs refused: claiming our own endpoint, or the endpoint of a peer that answered
+    /// our PING (or lost it to a later claim).
+    pub hellos_refused: u64,
+    /// Well-formed messages refused because a string in them is not UTF-8 (still counted
+    /// as received in the peer's sequence).
+    pub messages_not_utf8: u64,
+    /// Unproven peers dropped for sending too much before their proof.
+    pub held_overflow: u64,
     /// Sends the driver could not queue (peer removed).
     pub send_failures: u64,
     /// Times the driver stopped reading the mailbox because the application had its
@@ -291,6 +329,19 @@ pub struct NodeState {
     peers: super::UuidMap<Peer>,
     /// Peers discovered but not yet ready, oldest first, for eviction.
     pending: VecDeque<Uuid>,
+    /// Peers we heard a beacon from while `max_pending` links were taken: remembered
+    /// without a link (no socket), oldest first, linked as links free up. Their HELLO
+    /// makes them ready at once, like a linked beacon-only peer's.
+    remembered: VecDeque<Uuid>,
+    /// Peers that said HELLO and have no link yet: waiting for one (oldest first), or
+    /// behind a claim on their endpoint.
+    waiting: VecDeque<Uuid>,
+    /// UUIDs of beacons from unknown peers heard in this beacon interval (0) and the last
+    /// (1), and when this one began.
+    heard: [super::UuidMap<()>; 2],
+    heard_since: Instant,
+    /// The `now` of the input being handled, for what it sets deep down (a link's start).
+    now: Instant,
     groups: BTreeSet<String>,
     status: u8,
     next_beacon: Instant,
@@ -310,6 +361,11 @@ impl NodeState {
             config,
             peers: Default::default(),
             pending: VecDeque::new(),
+            remembered: VecDeque::new(),
+            waiting: VecDeque::new(),
+            heard: Default::default(),
+            heard_since: now,
+            now,
             groups: BTreeSet::new(),
             status: 0,
             next_beacon: now,
@@ -362,6 +418,12 @@ impl NodeState {
 
     /// A UDP datagram arrived on the beacon port from `from`.
     pub fn handle_beacon(&mut self, now: Instant, from: IpAddr, datagram: &[u8]) {
+        self.now = self.now.max(now);
+        self.on_beacon(now, from, datagram);
+        self.fill_links();
+    }
+
+    fn on_beacon(&mut self, now: Instant, from: IpAddr, datagram: &[u8]) {
         if self.stopped {
             return;
         }
@@ -385,11 +447,24 @@ impl NodeState {
         }
         self.stats.beacons += 1;
         if beacon.port == 0 {
-            // "A beacon with port 0 means I am leaving: remove that peer now."
-            if self.peers.contains_key(&beacon.uuid) {
-                self.trace(|| format!("{} left (port-0 beacon)", uuid_hex(&beacon.uuid)));
-                self.remove_peer(&beacon.uuid);
+            // "A beacon with port 0 means I am leaving: remove that peer now." Only from
+            // the peer's own address: anyone on the subnet can send this datagram, and
+            // the reference would let them remove any peer with it.
+            let Some(peer) = self.peers.get(&beacon.uuid) else {
+                return;
+            };
+            if endpoint_host_of(&peer.endpoint) != Some(endpoint_host(from).as_str()) {
+                self.stats.beacons_leave_refused += 1;
+                self.trace(|| {
+                    format!(
+                        "ignore port-0 beacon for {} from {from}",
+                        uuid_hex(&beacon.uuid)
+                    )
+                });
+                return;
             }
+            self.trace(|| format!("{} left (port-0 beacon)", uuid_hex(&beacon.uuid)));
+            self.remove_peer(&beacon.uuid);
             return;
         }
         if let Some(peer) = self.peers.get_mut(&beacon.uuid) {
@@ -397,16 +472,50 @@ impl NodeState {
             // ready peer's beacon counts: before HELLO we know nothing of that node.
             if peer.ready {
                 peer.heard_beacon(now, &self.config.timers);
+            } else if peer.linked && !peer.said_hello {
+                peer.beacon_again = true;
+            } else if !peer.linked && !peer.said_hello {
+                // Remembered, and beaconing again: a live node, most likely.
+                self.promote(now, beacon.uuid);
             }
             return;
         }
+        let repeated = self.heard_again(now, beacon.uuid);
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
-        self.handle_discovered(now, beacon.uuid, &endpoint);
+        self.discover(now, beacon.uuid, &endpoint, repeated);
+    }
+
+    /// True if a beacon from `uuid` came in this beacon interval or the last one; records
+    /// this one. A node beacons every interval; the fakes of a flood (fresh UUIDs) come
+    /// once each. Bounded: past `HEARD_MAX` UUIDs an interval, no more are recorded.
+    fn heard_again(&mut self, now: Instant, uuid: Uuid) -> bool {
+        let interval = self.config.timers.interval;
+        if now >= self.heard_since + interval {
+            let last = std::mem::take(&mut self.heard[0]);
+            self.heard[1] = if now < later(self.heard_since, interval.saturating_mul(2)) {
+                last
+            } else {
+                Default::default()
+            };
+            self.heard_since = now;
+        }
+        let again = self.heard.iter().any(|h| h.contains_key(&uuid));
+        if !again && self.heard[0].len() < HEARD_MAX {
+            self.heard[0].insert(uuid, ());
+        }
+        again
     }
 
     /// A peer exists at `endpoint` (from a beacon, gossip or configuration): connect to it
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+        self.now = self.now.max(now);
+        self.discover(now, uuid, endpoint, false);
+        self.fill_links();
+    }
+
+    /// `repeated`: its beacons keep coming (see [`NodeState::heard_again`]).
+    fn discover(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
         if self.stopped || uuid == self.config.uuid || self.peers.contains_key(&uuid) {
             return;
         }
@@ -423,7 +532,7 @@ impl NodeState {
             });
             return;
         }
-        self.require_peer(now, uuid, endpoint);
+        self.require_peer(now, uuid, endpoint, repeated);
     }
 
     /// A message arrived on our mailbox: `identity` is the routing id the ROUTER reported,
@@ -435,6 +544,12 @@ impl NodeState {
         frame: &[u8],
         content: Content,
     ) {
+        self.now = self.now.max(now);
+        self.on_message(now, identity, frame, content);
+        self.fill_links();
+    }
+
+    fn on_message(&mut self, now: Instant, identity: &[u8], frame: &[u8], content: Content) {
         if self.stopped {
             return;
         }
@@ -453,6 +568,12 @@ impl NodeState {
         };
         let msg = match Message::decode(frame) {
             Ok(m) => m,
+            Err(DecodeError::NotUtf8 { id, sequence, .. }) => {
+                self.stats.messages_not_utf8 += 1;
+                self.trace(|| format!("refuse non-UTF-8 message from {}", uuid_hex(&uuid)));
+                self.refuse_not_utf8(now, uuid, id, sequence);
+                return;
+            }
             Err(e) => {
                 // Dropped without advancing the expected sequence, as the reference does:
                 // the next good message from this peer then looks like a gap.
@@ -477,106 +598,159 @@ impl NodeState {
             self.on_hello(now, uuid, msg.sequence, hello);
             return;
         }
-        let Some(peer) = self.peers.get_mut(&uuid) else {
-            self.stats.messages_unexpected += 1;
-            self.trace(|| {
-                format!(
-                    "drop {} from unknown peer {}",
-                    msg.body.name(),
-                    uuid_hex(&uuid)
-                )
-            });
-            return;
-        };
-        if !peer.ready {
-            // "A non-HELLO message from an unknown or not-ready peer is dropped."
-            self.stats.messages_unexpected += 1;
-            self.trace(|| {
-                format!(
-                    "drop {} from {} before HELLO",
-                    msg.body.name(),
-                    uuid_hex(&uuid)
-                )
-            });
+        if !self.accept_sequence(now, uuid, msg.sequence, msg.body.name()) {
             return;
         }
-        if msg.sequence != peer.want_sequence {
+        self.stats.messages += 1;
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            return;
+        };
+        let name = peer.name.clone();
+        let event = match msg.body {
+            // HELLO was handled before the sequence check.
+            Body::Hello(_) => None,
+            Body::Whisper => Some(Event::Whisper {
+                peer: uuid,
+                name,
+                content,
+            }),
+            // Deliver only shouts to groups we are in: the sender may have seen our LEAVE
+            // late.
+            Body::Shout { group } if self.groups.contains(&group) => Some(Event::Shout {
+                peer: uuid,
+                name,
+                group,
+                content,
+            }),
+            Body::Shout { .. } => None,
+            Body::Join { group, status } => {
+                self.check_status(&uuid, status);
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                peer.status = status;
+                peer.groups.insert(group.clone()).then_some(Event::Join {
+                    peer: uuid,
+                    name,
+                    group,
+                })
+            }
+            Body::Leave { group, status } => {
+                self.check_status(&uuid, status);
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                peer.status = status;
+                peer.groups.remove(&group).then_some(Event::Leave {
+                    peer: uuid,
+                    name,
+                    group,
+                })
+            }
+            Body::Ping => {
+                self.send(&uuid, Body::PingOk, Vec::new());
+                None
+            }
+            Body::PingOk => {
+                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
+                let answered = peer.pings_outstanding > 0;
+                peer.pings_outstanding = peer.pings_outstanding.saturating_sub(1);
+                if answered && !peer.ready && peer.linked {
+                    // Our PING went to the endpoint its HELLO claimed, and it answered.
+                    self.prove(&uuid);
+                }
+                None
+            }
+            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
+                // Draft messages: valid on the wire (the sequence advanced), not acted on.
+                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
+                None
+            }
+        };
+        if let Some(event) = event {
+            self.emit(uuid, event);
+        }
+    }
+
+    /// The checks every message after HELLO passes: a known peer that said HELLO, and the
+    /// sequence number it owes us. True when the message is accepted; the peer is then
+    /// refreshed, and a peer under probe has answered it.
+    fn accept_sequence(&mut self, now: Instant, uuid: Uuid, sequence: u16, what: &str) -> bool {
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            self.stats.messages_unexpected += 1;
+            self.trace(|| format!("drop {what} from unknown peer {}", uuid_hex(&uuid)));
+            return false;
+        };
+        if !peer.said_hello {
+            // "A non-HELLO message from an unknown or not-ready peer is dropped."
+            self.stats.messages_unexpected += 1;
+            self.trace(|| format!("drop {what} from {} before HELLO", uuid_hex(&uuid)));
+            return false;
+        }
+        if sequence != peer.want_sequence {
             // Messages were lost: the link is no longer trustworthy. The peer reconnects
             // (and says HELLO again) on its next beacon.
             let want = peer.want_sequence;
             self.stats.sequence_gaps += 1;
             self.trace(|| {
                 format!(
-                    "{}: sequence gap (got {}, want {want})",
-                    uuid_hex(&uuid),
-                    msg.sequence
+                    "{}: sequence gap (got {sequence}, want {want})",
+                    uuid_hex(&uuid)
                 )
             });
             self.remove_peer(&uuid);
-            return;
+            return false;
         }
-        self.stats.messages += 1;
-        peer.want_sequence = msg.sequence.wrapping_add(1);
+        peer.want_sequence = sequence.wrapping_add(1);
         let timers = self.config.timers;
         peer.refresh(now, &timers);
-        let name = peer.name.clone();
-        match msg.body {
-            // HELLO was handled before the sequence check.
-            Body::Hello(_) => {}
-            Body::Whisper => self.events.push_back(Event::Whisper {
-                peer: uuid,
-                name,
-                content,
-            }),
-            Body::Shout { group } => {
-                // Deliver only shouts to groups we are in: the sender may have seen our
-                // LEAVE late.
-                if self.groups.contains(&group) {
-                    self.events.push_back(Event::Shout {
-                        peer: uuid,
-                        name,
-                        group,
-                        content,
-                    });
-                }
-            }
-            Body::Join { group, status } => {
-                self.check_status(&uuid, status);
-                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
-                peer.status = status;
-                if peer.groups.insert(group.clone()) {
-                    self.events.push_back(Event::Join {
-                        peer: uuid,
-                        name,
-                        group,
-                    });
-                }
-            }
-            Body::Leave { group, status } => {
-                self.check_status(&uuid, status);
-                let peer = self.peers.get_mut(&uuid).expect("peer checked above");
-                peer.status = status;
-                if peer.groups.remove(&group) {
-                    self.events.push_back(Event::Leave {
-                        peer: uuid,
-                        name,
-                        group,
-                    });
-                }
-            }
-            Body::Ping => {
-                self.send(&uuid, Body::PingOk, Vec::new());
-            }
-            Body::PingOk => {
-                if let Some(p) = self.peers.get_mut(&uuid) {
-                    p.pings_outstanding = p.pings_outstanding.saturating_sub(1);
-                }
-            }
-            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
-                // Draft messages: valid on the wire (the sequence advanced), not acted on.
-                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
-            }
+        if peer.probe.take().is_some() {
+            // Alive on its link after another UUID claimed its endpoint: the claim was
+            // false.
+            self.refuse_claims(&uuid);
         }
+        true
+    }
+
+    /// A frame that decoded but for a string that is not UTF-8. The message is refused,
+    /// yet it was received: the peer's sequence advances as for any message, or its next
+    /// one would look like a gap. A refused HELLO admits no one (a known peer saying it
+    /// restarted is removed: we cannot hold its new name or groups).
+    fn refuse_not_utf8(&mut self, now: Instant, uuid: Uuid, id: u8, sequence: u16) {
+        if self.stopped || uuid == self.config.uuid {
+            return;
+        }
+        if id == 1 {
+            if self.peers.get(&uuid).is_some_and(|p| p.said_hello) {
+                self.remove_peer(&uuid);
+            }
+            return;
+        }
+        // A JOIN or LEAVE refused here leaves the peer's stored status one behind: its
+        // next one is logged as unexpected and accepted (see `check_status`). The group is
+        // not one we can be in, shout to, or name to the application.
+        self.accept_sequence(now, uuid, sequence, "message with a non-UTF-8 string");
+    }
+
+    /// Hands an event to the application, or holds it while its peer is unproven.
+    fn emit(&mut self, uuid: Uuid, event: Event) {
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            return;
+        };
+        if peer.ready {
+            self.events.push_back(event);
+            return;
+        }
+        let bytes = event
+            .content()
+            .map_or(0, |c| c.iter().map(Vec::len).sum::<usize>());
+        let (n, b) = &mut peer.held_after_hello;
+        *n += 1;
+        *b += bytes;
+        if *n > MAX_HELD_EVENTS || *b > MAX_HELD_BYTES {
+            // A genuine peer sends next to nothing before its PING-OK (one round trip).
+            self.stats.held_overflow += 1;
+            self.trace(|| format!("{}: too much before proof, dropped", uuid_hex(&uuid)));
+            self.remove_peer(&uuid);
+            return;
+        }
+        peer.held.push(event);
     }
 
     fn check_status(&mut self, uuid: &Uuid, status: u8) {
@@ -591,11 +765,23 @@ impl NodeState {
         }
     }
 
+    /// HELLO. Who may ENTER, and when:
+    /// - a peer we discovered (beacon, gossip), linked or remembered, is proven by its
+    ///   HELLO: our link goes where its beacon came from, and the endpoint its HELLO claims
+    ///   is not used;
+    /// - a peer introduced by its HELLO alone is linked to the endpoint it claims and sent
+    ///   HELLO and PING; it ENTERs when its PING-OK comes back (held until then, counted
+    ///   against `max_pending`, dropped at expiry if it never answers);
+    /// - a HELLO claiming the endpoint of a peer that said HELLO is a claim: the holder is
+    ///   PINGed, the claimant waits unlinked, and the holder keeps its endpoint unless it
+    ///   stays silent for [`Timers::probe`]. A HELLO arrives on a connection its sender
+    ///   opened, so it proves nothing about the endpoint it names.
     fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, hello: Hello) {
         if let Some(p) = self.peers.get(&uuid) {
             if p.ready {
                 // "A HELLO from a peer that is already ready: the old peer is removed
-                // (EXIT) and re-created (ENTER)."
+                // (EXIT) and re-created (ENTER)." The new one proves itself like any
+                // peer introduced by HELLO.
                 self.trace(|| format!("{}: second HELLO, re-creating", uuid_hex(&uuid)));
                 self.remove_peer(&uuid);
             }
@@ -609,47 +795,120 @@ impl NodeState {
             }
             return;
         }
-        if !self.peers.contains_key(&uuid) {
-            // We are about to connect wherever this HELLO points: only to a TCP endpoint.
-            if !is_tcp_endpoint(&hello.endpoint) {
-                self.stats.messages_invalid += 1;
-                self.trace(|| format!("drop HELLO with endpoint {:?}", hello.endpoint));
+        let timers = self.config.timers;
+        if let Some(peer) = self.peers.get_mut(&uuid) {
+            if peer.said_hello {
+                // HELLO again before proof: the peer re-created its link to us (a node that
+                // held us ready does so on our HELLO). Keep our link and our PING, take
+                // the new HELLO: re-linking would make it re-create us again, forever.
+                apply_hello(peer, hello, now, &timers);
+                peer.held = hello_events(peer);
+                peer.held_after_hello = (0, 0);
+                self.stats.messages += 1;
                 return;
             }
-            self.require_peer(now, uuid, &hello.endpoint);
+            // Discovered by us (linked, or remembered and linked now): proven. Our link
+            // goes where its beacon came from; the endpoint its HELLO claims is not used.
+            apply_hello(peer, hello, now, &timers);
+            peer.ready = true;
+            let linked = peer.linked;
+            let events = hello_events(peer);
+            self.pending.retain(|u| *u != uuid);
+            self.remembered.retain(|u| *u != uuid);
+            if !linked {
+                self.link(&uuid);
+            }
+            self.stats.messages += 1;
+            self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
+            self.events.extend(events);
+            return;
         }
-        self.purge_same_endpoint(uuid, &hello.endpoint);
+        // We are about to connect wherever this HELLO points: only to a TCP endpoint, and
+        // never to ourselves.
+        if !is_tcp_endpoint(&hello.endpoint) {
+            self.stats.messages_invalid += 1;
+            self.trace(|| format!("drop HELLO with endpoint {:?}", hello.endpoint));
+            return;
+        }
+        if hello.endpoint == self.config.endpoint {
+            self.stats.hellos_refused += 1;
+            self.trace(|| format!("{}: HELLO claims our endpoint", uuid_hex(&uuid)));
+            return;
+        }
         self.stats.messages += 1;
-        let timers = self.config.timers;
-        let Some(peer) = self.peers.get_mut(&uuid) else {
+        // The holder, not another claimant waiting on the same endpoint.
+        let holder = self
+            .peers
+            .values()
+            .find(|p| p.endpoint == hello.endpoint && p.claim.is_none())
+            .map(|p| (p.uuid, p.said_hello));
+        let claim = match holder {
+            Some((old, true)) => Some(old),
+            Some((old, false)) => {
+                // A discovered peer that never said HELLO proves nothing: whoever is at
+                // that endpoint will beacon again.
+                self.trace(|| format!("{}: endpoint claimed, dropped", uuid_hex(&old)));
+                self.remove_peer(&old);
+                None
+            }
+            None => None,
+        };
+        let mut peer = Peer::new(uuid, hello.endpoint.clone(), now, &timers);
+        apply_hello(&mut peer, hello, now, &timers);
+        peer.held = hello_events(&peer);
+        peer.claim = claim;
+        self.peers.insert(uuid, peer);
+        match claim {
+            None => {
+                self.trace(|| format!("{}: HELLO, proving its endpoint", uuid_hex(&uuid)));
+                self.admit(now, uuid);
+            }
+            Some(old) => {
+                self.wait(uuid);
+                self.trace(|| {
+                    format!(
+                        "{}: HELLO claims the endpoint of {}, probing it",
+                        uuid_hex(&uuid),
+                        uuid_hex(&old)
+                    )
+                });
+                let Some(holder) = self.peers.get_mut(&old) else {
+                    return;
+                };
+                if holder.probe.is_none() {
+                    holder.probe = Some(later(now, timers.probe()));
+                    self.send(&old, Body::Ping, Vec::new());
+                }
+            }
+        }
+    }
+
+    /// A peer introduced by HELLO answered on our link: ENTER, then what it held.
+    fn prove(&mut self, uuid: &Uuid) {
+        let Some(peer) = self.peers.get_mut(uuid) else {
             return;
         };
-        peer.name = Arc::from(hello.name);
-        peer.headers = hello.headers;
-        peer.status = hello.status;
-        peer.groups = hello.groups.into_iter().collect();
-        peer.want_sequence = 2;
         peer.ready = true;
-        peer.refresh(now, &timers);
-        let enter = Event::Enter {
-            peer: uuid,
-            name: peer.name.clone(),
-            headers: peer.headers.iter().cloned().collect::<BTreeMap<_, _>>(),
-            endpoint: peer.endpoint.clone(),
-        };
-        let joins: Vec<Event> = peer
-            .groups
-            .iter()
-            .map(|g| Event::Join {
-                peer: uuid,
-                name: peer.name.clone(),
-                group: g.clone(),
-            })
+        peer.held_after_hello = (0, 0);
+        let held = std::mem::take(&mut peer.held);
+        self.pending.retain(|u| u != uuid);
+        self.trace(|| format!("{}: answered on our link, ready", uuid_hex(uuid)));
+        self.events.extend(held);
+    }
+
+    /// `holder` answered after its endpoint was claimed: every claim on it was false.
+    fn refuse_claims(&mut self, holder: &Uuid) {
+        let claimants: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.claim == Some(*holder))
+            .map(|p| p.uuid)
             .collect();
-        self.pending.retain(|u| *u != uuid);
-        self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
-        self.events.push_back(enter);
-        self.events.extend(joins);
+        for c in claimants {
+            self.stats.hellos_refused += 1;
+            self.trace(|| format!("{}: claim refused, holder answered", uuid_hex(&c)));
+            self.remove_peer(&c);
+        }
     }
 
     /// An application command.
@@ -718,16 +977,24 @@ impl NodeState {
 
     /// The driver could not queue a message for `peer` (its send queue is full). The
     /// reference disconnects such a peer; so do we, and the application sees EXIT.
-    pub fn handle_send_failed(&mut self, _now: Instant, peer: &Uuid) {
+    pub fn handle_send_failed(&mut self, now: Instant, peer: &Uuid) {
+        self.now = self.now.max(now);
         self.stats.send_failures += 1;
         if self.peers.contains_key(peer) {
             self.trace(|| format!("{}: send queue full, removing", uuid_hex(peer)));
             self.remove_peer(peer);
         }
+        self.fill_links();
     }
 
     /// Time passed: send beacons and PINGs, report EVASIVE and SILENT, expire peers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.on_timeout(now);
+        self.fill_links();
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
         if self.stopped {
             return;
         }
@@ -745,7 +1012,15 @@ impl NodeState {
             .map(|p| p.uuid)
             .collect();
         for uuid in due {
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            // Removing one peer can remove others (claims on its endpoint).
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
+            if peer.probe.is_some_and(|p| now >= p) {
+                self.trace(|| format!("{}: silent after a claim on its endpoint", uuid_hex(&uuid)));
+                self.remove_peer(&uuid);
+                continue;
+            }
             if now >= peer.expired_at(&timers) {
                 self.trace(|| format!("{}: expired", uuid_hex(&uuid)));
                 self.remove_peer(&uuid);
@@ -762,12 +1037,16 @@ impl NodeState {
                     name: name.clone(),
                 });
             }
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
             if now >= peer.silent_at(&timers) && !peer.silent_reported {
                 peer.silent_reported = true;
                 self.events.push_back(Event::Silent { peer: uuid, name });
             }
-            let peer = self.peers.get_mut(&uuid).expect("collected above");
+            let Some(peer) = self.peers.get_mut(&uuid) else {
+                continue;
+            };
             if now >= peer.ping_at {
                 peer.ping_at = later(now, timers.ping_interval());
                 self.send(&uuid, Body::Ping, Vec::new());
@@ -845,13 +1124,20 @@ impl NodeState {
     pub fn handle_stop(&mut self, _now: Instant) -> Vec<u8> {
         if !self.stopped {
             self.stopped = true;
-            let uuids: Vec<Uuid> = self.peers.keys().copied().collect();
-            for uuid in uuids {
-                self.peers.remove(&uuid);
+            let linked: Vec<Uuid> = self
+                .peers
+                .values()
+                .filter(|p| p.linked)
+                .map(|p| p.uuid)
+                .collect();
+            self.peers.clear();
+            for uuid in linked {
                 self.transmits
                     .push_back(Transmit::Disconnect { peer: uuid });
             }
             self.pending.clear();
+            self.remembered.clear();
+            self.waiting.clear();
             self.events.push_back(Event::Stop);
         }
         Beacon::new(self.config.uuid, 0).encode()
@@ -890,21 +1176,150 @@ impl NodeState {
 
     // ---- internals ---------------------------------------------------------------------
 
-    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
-        while self.pending.len() >= self.config.max_pending.max(1) {
-            let Some(oldest) = self.pending.pop_front() else {
+    /// Links a peer introduced by HELLO (HELLO and PING, for its proof) within
+    /// `max_pending` links to unproven peers, in place of a stale link if need be, else it
+    /// waits for a link. A peer we linked recently is never pushed out for it: it may be
+    /// genuine and hold our HELLO, and linking it again would make it re-create us (EXIT
+    /// and ENTER on its side).
+    fn admit(&mut self, now: Instant, uuid: Uuid) {
+        if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
+            self.wait(uuid);
+            return;
+        }
+        self.pending.push_back(uuid);
+        self.link(&uuid);
+    }
+
+    /// A peer that said HELLO waits without a link: for a link to free up, or behind a
+    /// claim on its endpoint. At most `max_pending` wait; the oldest goes first.
+    fn wait(&mut self, uuid: Uuid) {
+        while self.waiting.len() >= self.config.max_pending.max(1) {
+            let Some(old) = self.waiting.pop_front() else {
                 break;
             };
             self.stats.pending_evicted += 1;
-            self.trace(|| format!("{}: evicted (too many pending peers)", uuid_hex(&oldest)));
-            self.remove_peer(&oldest);
+            self.trace(|| format!("{}: evicted (too many waiting peers)", uuid_hex(&old)));
+            self.remove_peer(&old);
+        }
+        self.waiting.push_back(uuid);
+    }
+
+    /// A discovered peer: linked (DEALER, HELLO) if fewer than `max_pending` links are
+    /// unproven, else remembered without a socket, else not taken. A beacon never pushes
+    /// out another peer: during a flood the table holds still instead of opening and
+    /// closing a DEALER per fake beacon, and evicting a genuine peer we said HELLO to would
+    /// make it re-create us (EXIT and ENTER on its side) when we link again.
+    ///
+    /// A peer whose beacons keep coming gets a link even then, in place of a stale one
+    /// (see [`NodeState::evict_stale`]): a genuine node that is flooded too gets our HELLO,
+    /// and enters, during a flood of one-off fake beacons.
+    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
+        let max = self.config.max_pending.max(1);
+        let linked = self.pending.len() < max || (repeated && self.evict_stale(now));
+        if !linked && self.remembered.len() >= max * REMEMBERED_PER_LINK {
+            self.stats.pending_evicted += 1;
+            self.trace(|| format!("{}: not held (too many pending peers)", uuid_hex(&uuid)));
+            return;
         }
         let peer = Peer::new(uuid, endpoint.to_string(), now, &self.config.timers);
         self.peers.insert(uuid, peer);
+        if linked {
+            self.pending.push_back(uuid);
+            self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
+            self.link(&uuid);
+        } else {
+            self.remembered.push_back(uuid);
+            self.trace(|| format!("{}: discovered at {endpoint}, no link yet", uuid_hex(&uuid)));
+        }
+    }
+
+    /// A remembered peer beaconed again: link it now if a link is free or stale.
+    fn promote(&mut self, now: Instant, uuid: Uuid) {
+        if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
+            return;
+        }
+        self.remembered.retain(|u| *u != uuid);
         self.pending.push_back(uuid);
+        self.link(&uuid);
+    }
+
+    /// Removes the oldest stale link to an unproven peer. Stale: it said HELLO and has
+    /// not answered our PING for an interval (a genuine peer answers within a round
+    /// trip); or it has not said HELLO since we linked it, and has not beaconed again for
+    /// two intervals (a node beacons every interval; a flood's fakes come once), or at
+    /// all within the evasive timeout. A genuine peer hears our beacon, or gets our HELLO,
+    /// and says HELLO within an interval; one that is merely slow keeps beaconing, and
+    /// evicting it would make it re-create us when we link again. False if there is none.
+    fn evict_stale(&mut self, now: Instant) -> bool {
+        let t = self.config.timers;
+        let stale = self.pending.iter().copied().find(|u| {
+            self.peers.get(u).is_some_and(|p| {
+                p.linked
+                    && !p.ready
+                    && if p.said_hello {
+                        later(p.linked_at, t.interval) <= now
+                    } else {
+                        later(p.linked_at, t.evasive) <= now
+                            || (!p.beacon_again
+                                && later(p.linked_at, t.interval.saturating_mul(2)) <= now)
+                    }
+            })
+        });
+        let Some(victim) = stale else {
+            return false;
+        };
+        self.stats.pending_evicted += 1;
+        self.trace(|| format!("{}: evicted (stale link)", uuid_hex(&victim)));
+        self.remove_peer(&victim);
+        true
+    }
+
+    /// Links waiting peers that said HELLO (in place of a stale link if need be), then
+    /// remembered beacon-only ones, oldest first, while fewer than `max_pending` links are
+    /// unproven. Runs after every input, never inside one: a removal that freed a link
+    /// must not be refilled in the middle of making room.
+    fn fill_links(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let now = self.now;
+        while let Some(uuid) = self
+            .waiting
+            .iter()
+            .copied()
+            .find(|u| self.peers.get(u).is_some_and(|p| p.claim.is_none()))
+        {
+            if self.pending.len() >= self.config.max_pending.max(1) && !self.evict_stale(now) {
+                break;
+            }
+            self.waiting.retain(|u| *u != uuid);
+            self.pending.push_back(uuid);
+            self.link(&uuid);
+        }
+        while self.pending.len() < self.config.max_pending.max(1) {
+            let Some(uuid) = self.remembered.pop_front() else {
+                break;
+            };
+            if self.peers.contains_key(&uuid) {
+                self.pending.push_back(uuid);
+                self.link(&uuid);
+            }
+        }
+    }
+
+    /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
+    /// PINGed, and its PING-OK proves it.
+    fn link(&mut self, uuid: &Uuid) {
+        let now = self.now;
+        let Some(peer) = self.peers.get_mut(uuid) else {
+            return;
+        };
+        peer.linked = true;
+        peer.linked_at = now;
+        let prove = peer.said_hello && !peer.ready;
         self.transmits.push_back(Transmit::Connect {
-            peer: uuid,
-            endpoint: endpoint.to_string(),
+            peer: *uuid,
+            endpoint: peer.endpoint.clone(),
         });
         let hello = Body::Hello(Hello {
             endpoint: self.config.endpoint.clone(),
@@ -913,52 +1328,66 @@ impl NodeState {
             name: self.config.name.clone(),
             headers: self.config.headers.clone(),
         });
-        self.trace(|| format!("{}: discovered at {endpoint}, HELLO sent", uuid_hex(&uuid)));
-        self.send(&uuid, hello, Vec::new());
-    }
-
-    /// "A new UUID on an endpoint that belongs to a known peer": the old peer restarted
-    /// under a new UUID. The reference only disconnects it and reports EXIT at expiry,
-    /// ~30 s later; we remove it now. Only a HELLO proves the new peer (it answered on
-    /// that endpoint): a beacon alone could be forged to push a healthy peer out.
-    fn purge_same_endpoint(&mut self, uuid: Uuid, claimed: &str) {
-        let connected = self.peers.get(&uuid).map(|p| p.endpoint.clone());
-        let stale: Vec<Uuid> = self
-            .peers
-            .values()
-            .filter(|p| p.uuid != uuid)
-            .filter(|p| p.endpoint == claimed || Some(&p.endpoint) == connected.as_ref())
-            .map(|p| p.uuid)
-            .collect();
-        for old in stale {
-            self.trace(|| {
-                format!(
-                    "{} replaces {} at {claimed}",
-                    uuid_hex(&uuid),
-                    uuid_hex(&old)
-                )
-            });
-            self.remove_peer(&old);
+        self.send(uuid, hello, Vec::new());
+        if prove {
+            self.send(uuid, Body::Ping, Vec::new());
         }
     }
 
-    /// Removes a peer; EXIT only if the application saw it ENTER.
+    /// Removes a peer; EXIT only if the application saw it ENTER. Peers whose HELLO
+    /// claimed its endpoint wait for this: the latest claimant is linked (and must still
+    /// prove itself), the others are dropped.
     fn remove_peer(&mut self, uuid: &Uuid) {
-        if let Some(peer) = self.peers.remove(uuid) {
-            if peer.ready {
-                self.events.push_back(Event::Exit {
-                    peer: peer.uuid,
-                    name: peer.name,
-                });
-            } else {
-                self.pending.retain(|u| u != uuid);
-            }
+        let Some(peer) = self.peers.remove(uuid) else {
+            return;
+        };
+        if peer.ready {
+            self.events.push_back(Event::Exit {
+                peer: peer.uuid,
+                name: peer.name,
+            });
+        } else {
+            self.pending.retain(|u| u != uuid);
+            self.remembered.retain(|u| u != uuid);
+            self.waiting.retain(|u| u != uuid);
+        }
+        if peer.linked {
             self.transmits
                 .push_back(Transmit::Disconnect { peer: *uuid });
         }
+        let mut claimants: Vec<(Instant, Uuid)> = self
+            .peers
+            .values()
+            .filter(|p| p.claim == Some(*uuid))
+            .map(|p| (p.created, p.uuid))
+            .collect();
+        claimants.sort();
+        let Some((_, heir)) = claimants.pop() else {
+            return;
+        };
+        for (_, other) in claimants {
+            self.stats.hellos_refused += 1;
+            self.remove_peer(&other);
+        }
+        if let Some(p) = self.peers.get_mut(&heir) {
+            p.claim = None;
+        }
+        self.waiting.retain(|u| *u != heir);
+        self.pending.push_back(heir);
+        self.trace(|| {
+            format!(
+                "{} takes the endpoint of {}",
+                uuid_hex(&heir),
+                uuid_hex(uuid)
+            )
+        });
+        self.link(&heir);
     }
 
     fn send(&mut self, uuid: &Uuid, body: Body, content: Content) {
+        if !self.peers.get(uuid).is_some_and(|p| p.linked) {
+            return;
+        }
         if body == Body::Ping {
             if let Some(peer) = self.peers.get_mut(uuid) {
                 peer.pings_outstanding += 1;
@@ -1007,6 +1436,42 @@ fn is_tcp_endpoint(endpoint: &str) -> bool {
         .strip_prefix("tcp://")
         .and_then(|rest| rest.rsplit_once(':'))
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0))
+}
+
+/// The host part of `tcp://host:port`, as [`endpoint_host`] writes it.
+fn endpoint_host_of(endpoint: &str) -> Option<&str> {
+    endpoint
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .map(|(host, _)| host)
+}
+
+/// Takes in a HELLO: what the peer says about itself, and the start of its sequence.
+fn apply_hello(peer: &mut Peer, hello: Hello, now: Instant, timers: &Timers) {
+    peer.name = Arc::from(hello.name);
+    peer.headers = hello.headers;
+    peer.status = hello.status;
+    peer.groups = hello.groups.into_iter().collect();
+    peer.want_sequence = 2;
+    peer.said_hello = true;
+    peer.refresh(now, timers);
+}
+
+/// ENTER, then a JOIN per group its HELLO listed.
+fn hello_events(peer: &Peer) -> Vec<Event> {
+    let enter = Event::Enter {
+        peer: peer.uuid,
+        name: peer.name.clone(),
+        headers: peer.headers.iter().cloned().collect::<BTreeMap<_, _>>(),
+        endpoint: peer.endpoint.clone(),
+    };
+    std::iter::once(enter)
+        .chain(peer.groups.iter().map(|g| Event::Join {
+            peer: peer.uuid,
+            name: peer.name.clone(),
+            group: g.clone(),
+        }))
+        .collect()
 }
 
 fn endpoint_host(ip: IpAddr) -> String {

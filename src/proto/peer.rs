@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
+use super::event::Event;
 use super::node::{later, Timers};
 
 /// One remote peer, from the moment it is discovered (pending) until it is removed.
@@ -23,8 +24,31 @@ pub struct Peer {
     pub groups: BTreeSet<String>,
     /// Its status byte: every JOIN/LEAVE it sends carries this + 1.
     pub status: u8,
-    /// True once its HELLO arrived (the application saw ENTER).
+    /// True once the application saw ENTER: its HELLO arrived and it is proven (see
+    /// [`NodeState`](super::node::NodeState) on proof).
     pub ready: bool,
+    /// Its HELLO arrived: from here on its sequence numbers are checked. A peer can say
+    /// HELLO and still wait for proof; its events are then held.
+    pub(crate) said_hello: bool,
+    /// We hold a DEALER to its endpoint (not while it waits behind a claim on its
+    /// endpoint, or is remembered from a beacon while links were scarce).
+    pub(crate) linked: bool,
+    /// When we linked it.
+    pub(crate) linked_at: Instant,
+    /// It beaconed again after we linked it (before its HELLO): a live node, likely.
+    pub(crate) beacon_again: bool,
+    /// Events of a peer that said HELLO but is not proven yet, ENTER first; the
+    /// application gets them once it is proven, and never if it is not.
+    pub(crate) held: Vec<Event>,
+    /// Events and content bytes held since its HELLO (bounded, see `MAX_HELD_*`).
+    pub(crate) held_after_hello: (usize, usize),
+    /// The peer whose endpoint this one's HELLO claimed: it waits, unlinked, until that
+    /// peer fails our PING (then it is linked and must prove itself) or answers (then it
+    /// is dropped).
+    pub(crate) claim: Option<Uuid>,
+    /// Another peer's HELLO claimed this one's endpoint: unless this peer sends a valid
+    /// message by then, it is removed at this instant.
+    pub(crate) probe: Option<Instant>,
     /// Sequence number of the last message we sent it (HELLO carries 1).
     pub(crate) sent_sequence: u16,
     /// Sequence number the next message from it must carry.
@@ -56,6 +80,14 @@ impl Peer {
             groups: BTreeSet::new(),
             status: 0,
             ready: false,
+            said_hello: false,
+            linked: false,
+            linked_at: now,
+            beacon_again: false,
+            held: Vec::new(),
+            held_after_hello: (0, 0),
+            claim: None,
+            probe: None,
             sent_sequence: 0,
             want_sequence: 1,
             created: now,
@@ -90,7 +122,7 @@ impl Peer {
     pub(crate) fn link_moved(&mut self, now: Instant, timers: &Timers) {
         self.last_message = self.last_message.max(now);
         self.last_heard = self.last_heard.max(now);
-        self.ping_at = self.ping_at.max(now + timers.ping_interval());
+        self.ping_at = self.ping_at.max(later(now, timers.ping_interval()));
         self.evasive_reported = false;
         self.silent_reported = false;
     }
@@ -128,6 +160,9 @@ impl Peer {
     /// The earliest instant at which this peer's timers need attention.
     pub(crate) fn next_deadline(&self, t: &Timers) -> Instant {
         let mut d = self.expired_at(t);
+        if let Some(probe) = self.probe {
+            d = d.min(probe);
+        }
         if self.ready {
             d = d.min(self.ping_at);
             if !self.evasive_reported {
@@ -143,5 +178,11 @@ impl Peer {
     /// The sequence number the next message from this peer must carry.
     pub fn expected_sequence(&self) -> u16 {
         self.want_sequence
+    }
+
+    /// True while we hold a DEALER to it (a peer waiting behind a claim on its endpoint,
+    /// or remembered from a beacon while links were scarce, has none).
+    pub fn is_linked(&self) -> bool {
+        self.linked
     }
 }
