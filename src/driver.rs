@@ -39,12 +39,14 @@ use crate::queue::{Bell, Queue};
 
 /// What the application knows about a peer, kept current by the driver so queries
 /// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct PeerInfo {
     pub name: Arc<str>,
     pub endpoint: String,
     pub headers: BTreeMap<String, String>,
     pub groups: BTreeSet<String>,
+    /// When the application was told it entered.
+    pub since: std::time::SystemTime,
 }
 
 /// The peers the application has seen ENTER and not yet EXIT, and our own groups.
@@ -70,6 +72,7 @@ impl Directory {
                         endpoint: endpoint.clone(),
                         headers: headers.clone(),
                         groups: BTreeSet::new(),
+                        since: std::time::SystemTime::now(),
                     },
                 );
             }
@@ -789,6 +792,62 @@ pub(crate) fn command(
         // looking again sooner.
         let _ = zmq::poll(&mut items, left_ms);
     }
+}
+
+/// Sends `peer` a PING and waits for its PING-OK, until `deadline` at the most
+/// ([`Error::Timeout`]): the round trip as the node measured it.
+pub(crate) fn ping(
+    core: &Mutex<Core>,
+    peer: Uuid,
+    deadline: Option<Instant>,
+) -> Result<Duration, Error> {
+    let ticket = {
+        let mut c = lock(core);
+        if c.ctx.is_none() {
+            return Err(Error::Stopped);
+        }
+        let now = Instant::now();
+        let ticket = c.state.handle_ping_request(now, &peer)?;
+        c.flush();
+        c.publish();
+        // The answer comes through the mailbox: see `flush`.
+        c.room_waiters += 1;
+        if !c.app_in_poll {
+            c.app_watching = false;
+        }
+        c.driver_bell.ring();
+        ticket
+    };
+    let result = loop {
+        {
+            let c = lock(core);
+            if c.ctx.is_none() {
+                break Err(Error::Stopped);
+            }
+            match c.state.peer(&peer) {
+                Some(p) if p.pongs() >= ticket => break p.rtt.ok_or(Error::Stopped),
+                Some(p) if p.ready => {}
+                _ => break Err(Error::UnknownPeer(peer)),
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            break Err(Error::Timeout);
+        }
+        std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
+    };
+    let mut c = lock(core);
+    c.room_waiters = c.room_waiters.saturating_sub(1);
+    result
+}
+
+/// The last round trip measured to each of `peers` (any PING: ours or the keep-alive).
+pub(crate) fn rtts(core: &Mutex<Core>, peers: &[Uuid]) -> Vec<Option<Duration>> {
+    let c = lock(core);
+    peers
+        .iter()
+        .map(|u| c.state.peer(u).and_then(|p| p.rtt))
+        .collect()
 }
 
 /// How often a thread waiting in [`flush`] looks whether the answers came.

@@ -35,7 +35,7 @@ pub mod proto;
 mod queue;
 
 pub use error::Error;
-pub use node::{Builder, Events, Node};
+pub use node::{Builder, Events, Node, PeerInfo};
 pub use proto::event::{uuid_hex, Content, Event};
 pub use proto::node::Stats;
 pub use uuid::Uuid;

@@ -26,6 +26,28 @@ use crate::proto::event::{Content, Event};
 use crate::proto::node::{Command, Config, Timers};
 use crate::queue::Queue;
 
+/// What the node knows about a peer that has entered: a snapshot, taken by
+/// [`Node::peer_info`] and [`Node::peer_list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Its UUID.
+    pub uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its mailbox endpoint.
+    pub endpoint: String,
+    /// Its headers.
+    pub headers: BTreeMap<String, String>,
+    /// The groups it is in.
+    pub groups: BTreeSet<String>,
+    /// When it entered (when the node handed the application its ENTER).
+    pub since: std::time::SystemTime,
+    /// The round trip of the last ZRE PING it answered (ours, or one sent by
+    /// [`Node::ping`]); None until one was.
+    pub rtt: Option<Duration>,
+}
+
 /// The default UDP beacon port, as in Zyre.
 pub const DEFAULT_PORT: u16 = 5670;
 
@@ -456,6 +478,48 @@ impl Node {
         let mut v: Vec<Uuid> = self.dir().peers.keys().copied().collect();
         v.sort();
         v
+    }
+
+    /// A snapshot of one peer that has entered and not exited.
+    pub fn peer_info(&self, peer: Uuid) -> Option<PeerInfo> {
+        self.peer_infos(|u| *u == peer).pop()
+    }
+
+    /// A snapshot of every peer that has entered and not exited, by UUID.
+    pub fn peer_list(&self) -> Vec<PeerInfo> {
+        self.peer_infos(|_| true)
+    }
+
+    fn peer_infos(&self, want: impl Fn(&Uuid) -> bool) -> Vec<PeerInfo> {
+        let mut list: Vec<PeerInfo> = self
+            .dir()
+            .peers
+            .iter()
+            .filter(|(u, _)| want(u))
+            .map(|(u, p)| PeerInfo {
+                uuid: *u,
+                name: p.name.to_string(),
+                endpoint: p.endpoint.clone(),
+                headers: p.headers.clone(),
+                groups: p.groups.clone(),
+                since: p.since,
+                rtt: None,
+            })
+            .collect();
+        list.sort_by_key(|p| p.uuid);
+        let uuids: Vec<Uuid> = list.iter().map(|p| p.uuid).collect();
+        for (p, rtt) in list.iter_mut().zip(driver::rtts(&self.core, &uuids)) {
+            p.rtt = rtt;
+        }
+        list
+    }
+
+    /// Measures the round trip to `peer`: sends it a ZRE PING and waits for its PING-OK,
+    /// at most `timeout` ([`Error::Timeout`]). What is queued on the link ahead of either
+    /// counts too, as for any message. Zyre has no such call; its zpinger sample measures
+    /// with whispers instead.
+    pub fn ping(&self, peer: Uuid, timeout: Duration) -> Result<Duration, Error> {
+        driver::ping(&self.core, peer, Self::deadline(timeout)).map_err(|e| self.or_failure(e))
     }
 
     /// The peers in `group`.

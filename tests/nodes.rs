@@ -581,3 +581,36 @@ fn the_application_opens_its_own_sockets_on_the_nodes_zmq_context() {
     node.stop();
     assert!(matches!(node.zmq_context(), Err(Error::Stopped)));
 }
+
+#[test]
+fn peer_list_is_a_snapshot_and_ping_measures_a_round_trip_on_the_link() {
+    let a = builder(47013, "a").header("X-Role", "arm").start().unwrap();
+    let b = start(47013, "b");
+    b.join("G").unwrap();
+    let mut ib = inbox(&b, "b");
+    ib.expect("ENTER a", is_enter(a.uuid()));
+    let mut ia = inbox(&a, "a");
+    ia.expect("JOIN b G", is_join(b.uuid(), "G"));
+    let list = b.peer_list();
+    assert_eq!(list.len(), 1);
+    let info = &list[0];
+    assert_eq!(info.uuid, a.uuid());
+    assert_eq!(info.name, "a");
+    assert_eq!(info.endpoint, a.endpoint());
+    assert_eq!(info.headers.get("X-Role").map(String::as_str), Some("arm"));
+    assert!(info.since <= std::time::SystemTime::now());
+    assert_eq!(
+        a.peer_info(b.uuid()).unwrap().groups,
+        ["G".to_string()].into()
+    );
+    // A ZRE PING and its PING-OK: a round trip well under the timeout, then known.
+    let rtt = a.ping(b.uuid(), Duration::from_secs(5)).unwrap();
+    assert!(rtt < Duration::from_secs(5), "{rtt:?}");
+    assert_eq!(a.peer_info(b.uuid()).unwrap().rtt, Some(rtt));
+    // An unknown peer is an error naming it; a stopped peer's ping times out or fails.
+    let nobody = zre::Uuid::new_v4();
+    assert!(
+        matches!(a.ping(nobody, Duration::from_millis(100)), Err(Error::UnknownPeer(u)) if u == nobody)
+    );
+    assert!(a.peer_info(nobody).is_none());
+}

@@ -1265,3 +1265,23 @@ fn a_genuine_peer_flooded_too_enters_during_a_sustained_beacon_flood() {
     }
     assert!(lan.hosts[0].state.peers().filter(|p| p.is_linked()).count() <= 33);
 }
+
+#[test]
+fn a_ping_request_is_answered_and_its_round_trip_recorded() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    let (u1, stranger) = (lan.uuid(1), Uuid::from_u128(0xdead));
+    let now = lan.now;
+    assert!(lan.hosts[0]
+        .state
+        .handle_ping_request(now, &stranger)
+        .is_err());
+    let ticket = lan.hosts[0].state.handle_ping_request(now, &u1).unwrap();
+    assert!(lan.hosts[0].state.peer(&u1).unwrap().pongs() < ticket);
+    // The answer is read 3 ms later.
+    lan.now += Duration::from_millis(3);
+    lan.settle();
+    let peer = lan.hosts[0].state.peer(&u1).unwrap();
+    assert!(peer.pongs() >= ticket);
+    assert_eq!(peer.rtt, Some(Duration::from_millis(3)));
+}

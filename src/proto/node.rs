@@ -490,7 +490,7 @@ impl NodeState {
     /// once each. Bounded: past `HEARD_MAX` UUIDs an interval, no more are recorded.
     fn heard_again(&mut self, now: Instant, uuid: Uuid) -> bool {
         let interval = self.config.timers.interval;
-        if now >= self.heard_since + interval {
+        if now >= later(self.heard_since, interval) {
             let last = std::mem::take(&mut self.heard[0]);
             self.heard[1] = if now < later(self.heard_since, interval.saturating_mul(2)) {
                 last
@@ -651,6 +651,10 @@ impl NodeState {
                 let peer = self.peers.get_mut(&uuid).expect("peer checked above");
                 let answered = peer.pings_outstanding > 0;
                 peer.pings_outstanding = peer.pings_outstanding.saturating_sub(1);
+                if let Some(sent) = peer.pings_sent_at.pop_front() {
+                    peer.pongs += 1;
+                    peer.rtt = Some(now.saturating_duration_since(sent));
+                }
                 if answered && !peer.ready && peer.linked {
                     // Our PING went to the endpoint its HELLO claimed, and it answered.
                     self.prove(&uuid);
@@ -1072,7 +1076,8 @@ impl NodeState {
     /// last messages (TCP) and the peer would drop them as from an unknown sender. So PING
     /// each ready peer; [`NodeState::is_drained`] turns true once all have answered.
     /// Peers that never answer are the driver's to give up on (its stop linger).
-    pub fn handle_stop_request(&mut self, _now: Instant) {
+    pub fn handle_stop_request(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if self.stopped || self.draining {
             return;
         }
@@ -1093,11 +1098,25 @@ impl NodeState {
         self.draining && self.is_flushed()
     }
 
+    /// The application wants a round trip to `peer` measured: PING it now. Returns the
+    /// ticket: once the peer's [`Peer::pongs`] reach it, the PING was answered and
+    /// [`Peer::rtt`] tells how long it took (or a later PING's, if several were out).
+    pub fn handle_ping_request(&mut self, now: Instant, peer: &Uuid) -> Result<u64, CommandError> {
+        self.now = self.now.max(now);
+        match self.peers.get(peer) {
+            Some(p) if p.ready && p.linked => {}
+            _ => return Err(CommandError::UnknownPeer(*peer)),
+        }
+        self.send(peer, Body::Ping, Vec::new());
+        Ok(self.peers.get(peer).map_or(0, |p| p.pings_sent))
+    }
+
     /// The application wants to know when every ready peer has taken what we sent it so
     /// far: PING each one. A peer answers a PING only after reading everything we sent
     /// before it (one TCP stream, read in order), so [`NodeState::is_flushed`] turns true
     /// once all have answered (or left).
-    pub fn handle_flush_request(&mut self, _now: Instant) {
+    pub fn handle_flush_request(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if self.stopped {
             return;
         }
@@ -1389,8 +1408,11 @@ impl NodeState {
             return;
         }
         if body == Body::Ping {
+            let now = self.now;
             if let Some(peer) = self.peers.get_mut(uuid) {
                 peer.pings_outstanding += 1;
+                peer.pings_sent += 1;
+                peer.pings_sent_at.push_back(now);
             }
         }
         let Some(header) = self.encode_for(uuid, &mut Message::new(0, body)) else {

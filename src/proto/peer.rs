@@ -1,9 +1,9 @@
 //! What a node knows about one remote peer: identity, the link's two sequence counters,
 //! the peer's groups and status, and its liveness timers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::event::Event;
@@ -68,6 +68,15 @@ pub struct Peer {
     /// PINGs sent and not yet answered. Links are ordered, so when this is back to 0 the
     /// peer has processed everything we sent before the last PING.
     pub(crate) pings_outstanding: u32,
+    /// When each outstanding PING went out, oldest first: PING-OKs come back in order.
+    pub(crate) pings_sent_at: VecDeque<Instant>,
+    /// PINGs sent and PING-OKs received over the link's life (see
+    /// `NodeState::handle_ping_request`).
+    pub(crate) pings_sent: u64,
+    pub(crate) pongs: u64,
+    /// The round trip of the last PING answered: from our sending it to our reading its
+    /// PING-OK (queued messages ahead of either count too).
+    pub rtt: Option<Duration>,
 }
 
 impl Peer {
@@ -97,6 +106,10 @@ impl Peer {
             evasive_reported: false,
             silent_reported: false,
             pings_outstanding: 0,
+            pings_sent_at: VecDeque::new(),
+            pings_sent: 0,
+            pongs: 0,
+            rtt: None,
         }
     }
 
@@ -173,6 +186,12 @@ impl Peer {
             }
         }
         d
+    }
+
+    /// PING-OKs received from this peer so far (compare with the ticket of
+    /// `NodeState::handle_ping_request`).
+    pub fn pongs(&self) -> u64 {
+        self.pongs
     }
 
     /// The sequence number the next message from this peer must carry.
