@@ -1,0 +1,509 @@
+//! The driver thread.
+
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::handoff::Handoff;
+use super::*;
+use crate::error::{io_err, zmq_err, Error};
+use crate::iface::Interface;
+use crate::proto::event::{uuid_hex, Event};
+use crate::proto::node::NodeState;
+use crate::queue::{Bell, Queue};
+
+/// Binds the sockets (so setup errors surface to the caller) and starts the thread.
+pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
+    let ctx = zmq::Context::new();
+    let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create mailbox"))?;
+    // A reconnecting peer keeps its identity; handover lets the new connection replace
+    // the old one, or its second HELLO would be lost.
+    router
+        .set_router_handover(true)
+        .map_err(zmq_err("set handover"))?;
+    router.set_linger(0).map_err(zmq_err("set linger"))?;
+    // What the application has not taken yet waits here, then in TCP, so the sender's
+    // link backs up (see `Core::event_room`).
+    router.set_rcvhwm(RECV_HWM).map_err(zmq_err("set rcvhwm"))?;
+    let port = setup
+        .mailbox_port
+        .map_or_else(|| "*".to_string(), |p| p.to_string());
+    let bind = format!("tcp://{}:{}", setup.iface.ip, port);
+    router
+        .bind(&bind)
+        .map_err(zmq_err(format!("bind mailbox {bind}")))?;
+    let bound = router
+        .get_last_endpoint()
+        .map_err(zmq_err("read mailbox endpoint"))?
+        .map_err(|_| Error::Config("mailbox endpoint is not UTF-8".into()))?;
+    let mailbox_port: u16 = bound
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| Error::Config(format!("cannot read the port of {bound}")))?;
+    let router_fd = router
+        .get_fd()
+        .map_err(zmq_err("read mailbox descriptor"))?;
+
+    let udp = beacon_socket(setup.beacon_port)?;
+    let udp_send = udp.try_clone().map_err(io_err("beacon socket"))?;
+
+    let mut config = setup.config;
+    config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
+    config.beacon_port = mailbox_port;
+    let endpoint = config.endpoint.clone();
+
+    let queue = Queue::new(COMMAND_QUEUE);
+    let bell = Arc::new(Bell::new().map_err(io_err("create doorbell"))?);
+    let events = Queue::with_bell(usize::MAX).map_err(io_err("create event queue"))?;
+    let stalled = Arc::new(AtomicBool::new(false));
+    let directory = Arc::new(Mutex::new(Directory::default()));
+    let thread_name = format!("zre-{}", &uuid_hex(&config.uuid)[..8]);
+
+    let core = Arc::new(Mutex::new(Core {
+        state: NodeState::new(config, Instant::now()),
+        ctx: Some(ctx),
+        router: Some(router),
+        router_fd,
+        handoff: Handoff::new(Instant::now()),
+        mail_pending: false,
+        links: Default::default(),
+        backlogged: 0,
+        room_waiters: 0,
+        event_limit: setup.event_limit.max(1),
+        stalled: stalled.clone(),
+        stalls: 0,
+        stopping: false,
+        flushing: false,
+        driver_bell: bell.clone(),
+        udp: udp_send,
+        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
+        events: events.clone(),
+        outgoing: VecDeque::new(),
+        directory: directory.clone(),
+        clock: Instant::now(),
+        identity: zmq::Message::new(),
+        frame: zmq::Message::new(),
+        part: zmq::Message::new(),
+        failure: None,
+    }));
+    let driver = Driver {
+        core: core.clone(),
+        router_fd,
+        udp,
+        iface: setup.iface,
+        requests: RequestsEnd(queue.clone()),
+        batch: VecDeque::new(),
+        bell: bell.clone(),
+        _close_events: DriverEnd(events.clone()),
+        stop_linger: setup.stop_linger,
+        udp_buf: vec![0u8; 2048],
+        backlog_fds: Vec::new(),
+        retry_every: Duration::from_millis(ROOM_WAIT_MS as u64),
+        backlog_seen: 0,
+    };
+    let shared = core.clone();
+    let thread = std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            // A panic (a bug) must not look like a clean stop: record it and say goodbye.
+            // The event queue closed as the driver unwound; `Node::recv` waits until the
+            // failure is recorded (or this thread ended) before it reports how it ended.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
+            if let Err(panic) = run {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let end = || fail(&shared, &format!("driver panicked: {why}"));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(end));
+            }
+        })
+        .map_err(io_err("spawn driver thread"))?;
+    Ok(Running {
+        thread,
+        commands: Commands { queue, bell },
+        core,
+        events,
+        directory,
+        endpoint,
+        stalled,
+    })
+}
+
+fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ctx = || format!("beacon socket on UDP port {port}");
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io_err(ctx()))?;
+    // Several nodes on one host share the beacon port: each binds 0.0.0.0:port with both
+    // options, and a broadcast reaches all of them.
+    s.set_reuse_address(true).map_err(io_err(ctx()))?;
+    s.set_reuse_port(true).map_err(io_err(ctx()))?;
+    s.set_broadcast(true).map_err(io_err(ctx()))?;
+    s.set_nonblocking(true).map_err(io_err(ctx()))?;
+    let addr = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    s.bind(&addr.into()).map_err(io_err(ctx()))?;
+    Ok(s.into())
+}
+
+/// The driver thread's own sockets and buffers; the shared part is `core`.
+struct Driver {
+    core: Arc<Mutex<Core>>,
+    router_fd: RawFd,
+    udp: UdpSocket,
+    iface: Interface,
+    requests: RequestsEnd,
+    /// Requests taken from the queue and not yet carried out.
+    batch: VecDeque<Request>,
+    bell: Arc<Bell>,
+    /// Closes the event queue when the driver ends, however it ends (never read).
+    _close_events: DriverEnd<Event>,
+    stop_linger: Duration,
+    udp_buf: Vec<u8>,
+    /// Descriptors of backlogged links to wait on this turn (almost always none).
+    backlog_fds: Vec<RawFd>,
+    /// How long until the driver looks at those backlogs again anyway, and how many
+    /// messages they held when it last looked.
+    retry_every: Duration,
+    backlog_seen: usize,
+}
+
+/// What the poll found ready.
+#[derive(Default)]
+struct Ready {
+    mailbox: bool,
+    beacon: bool,
+    bell: bool,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let core = self.core.clone();
+        // Set when the application asked to stop: the latest moment to give up waiting
+        // for peers to acknowledge what we sent.
+        let mut stop_by: Option<Instant> = None;
+        let mut ready = Ready::default();
+        let mut due: Option<Instant> = None;
+        loop {
+            // One lock per turn: handle what the poll found, flush, plan the next wake-up.
+            let (next, watch, mail_pending) = {
+                let mut core = lock(&core);
+                // The doorbell also rings when an application thread stops watching the
+                // mailbox: it may have left news there.
+                // Also rung by a thread that took events while mail waited for room.
+                if ready.mailbox || ready.bell || core.mail_pending || core.is_stalled() {
+                    core.read_mailbox();
+                }
+                if ready.beacon {
+                    self.read_beacons(&mut core);
+                }
+                let pending = !self.batch.is_empty();
+                if (ready.bell || pending) && stop_by.is_none() {
+                    if let Some(linger) = self.read_commands(&mut core, ready.bell) {
+                        let now = Instant::now();
+                        core.state.handle_stop_request(now);
+                        core.stopping = true;
+                        core.read_mailbox();
+                        stop_by = Some(crate::proto::node::later(now, linger));
+                    }
+                }
+                let now = Instant::now();
+                core.clock = now;
+                if due.is_some_and(|t| t <= now) {
+                    core.state.handle_timeout(now);
+                }
+                core.flush_backlogs(true);
+                core.flush();
+                if let Some(deadline) = stop_by {
+                    if core.state.is_drained() || Instant::now() >= deadline {
+                        core.publish();
+                        drop(core);
+                        self.shutdown(deadline);
+                        return;
+                    }
+                }
+                // Computed once per turn: it looks at every peer. Nothing handled before
+                // the next turn makes it earlier than now (a new peer's first deadline is a
+                // ping interval away; commands refresh no timer).
+                due = core.state.poll_timeout();
+                // Who reads the mailbox, and when to look again: see `handoff`.
+                let plan = core.handoff.plan(now, stop_by.is_some());
+                if plan.read_now {
+                    core.read_mailbox();
+                    core.flush();
+                }
+                let look_again = plan.look_again;
+                let watch = plan.watch;
+                if core.mail_pending && !watch {
+                    // We stopped at the batch limit with the rest left to the waiting
+                    // thread, whose descriptor will not say so: wake it to read on.
+                    core.events.wake_waiters();
+                }
+                // Last thing under the lock: an application woken by these events and
+                // sending at once then rarely finds the lock taken.
+                core.publish();
+                // Backlogs nobody else waits on are the driver's to move on: it wakes on
+                // their descriptors, and looks again soon in case another thread took
+                // the signal. While an application thread waits for room, it sends as
+                // fast as the links drain (a shout fills many at once); waking on each
+                // of their descriptors would only contend with it for the lock, so the
+                // driver then just looks every ROOM_WAIT_MS.
+                // The look-again backs off, up to a second, while nothing moves (a peer
+                // that stopped reading but still beacons can take twice the expired
+                // timeout to be given up on).
+                core.backlog_fds(true, &mut self.backlog_fds);
+                let total = core.backlog_total();
+                if self.backlog_fds.is_empty() || total < self.backlog_seen {
+                    self.retry_every = Duration::from_millis(ROOM_WAIT_MS as u64);
+                } else {
+                    self.retry_every = (self.retry_every * 2).min(Duration::from_secs(1));
+                }
+                self.backlog_seen = total;
+                let retry = (!self.backlog_fds.is_empty()).then(|| now + self.retry_every);
+                if core.room_waiters > 0 {
+                    self.backlog_fds.clear();
+                }
+                let next = [due, stop_by, look_again, retry]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                core.handoff.driver_sleeps_until(next);
+                // The last answers may have been read above, after the check for them.
+                let drained = stop_by.is_some() && core.state.is_drained();
+                (next, watch, (core.mail_pending && watch) || drained)
+            };
+            let timeout_ms = match next {
+                // Input left over from the last turn, or a stop that may go ahead: look
+                // again at once.
+                _ if mail_pending || (!self.batch.is_empty() && stop_by.is_none()) => 0,
+                Some(t) => {
+                    // Round up: waking a millisecond early would spin until the deadline.
+                    let d = t.saturating_duration_since(Instant::now());
+                    (d.as_micros().div_ceil(1000)) as i64
+                }
+                None => -1,
+            };
+            let events = |on: bool| {
+                if on {
+                    zmq::POLLIN
+                } else {
+                    zmq::PollEvents::empty()
+                }
+            };
+            // Once stopping, commands are no longer read.
+            let wanted = [
+                (self.router_fd, events(watch)),
+                (self.udp.as_raw_fd(), zmq::POLLIN),
+                (self.bell.fd(), events(stop_by.is_none())),
+            ];
+            let item = |(fd, ev): (RawFd, zmq::PollEvents)| zmq::PollItem::from_fd(fd, ev);
+            let (polled, readable) = if self.backlog_fds.is_empty() {
+                let mut items = wanted.map(item);
+                let polled = zmq::poll(&mut items, timeout_ms);
+                (polled, [0, 1, 2].map(|i| items[i].is_readable()))
+            } else {
+                // Rare: a peer's queue is full. Its descriptor joins the wait.
+                let backlogs = self.backlog_fds.iter().map(|fd| (*fd, zmq::POLLIN));
+                let mut all: Vec<_> = wanted.into_iter().chain(backlogs).map(item).collect();
+                let polled = zmq::poll(&mut all, timeout_ms);
+                let readable = [0, 1, 2].map(|i| all[i].is_readable());
+                (polled, readable)
+            };
+            if let Err(e) = polled {
+                if e != zmq::Error::EINTR {
+                    self.fatal(&format!("poll: {e}"));
+                    return;
+                }
+            }
+            ready = Ready {
+                mailbox: readable[0],
+                beacon: readable[1],
+                bell: readable[2],
+            };
+        }
+    }
+
+    fn read_beacons(&mut self, core: &mut Core) {
+        for _ in 0..BATCH {
+            match self.udp.recv_from(&mut self.udp_buf) {
+                Ok((n, from)) => {
+                    let ip = match from {
+                        SocketAddr::V4(a) => *a.ip(),
+                        SocketAddr::V6(_) => continue,
+                    };
+                    // Beacons from outside our interface's network are not for us: acting
+                    // on them would connect out of the network we were told to use.
+                    if !self.iface.contains(ip) {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    core.state.handle_beacon(now, ip.into(), &self.udp_buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log(&core.state, &format!("beacon receive failed: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Returns the stop linger when the application asked to stop (or went away).
+    fn read_commands(&mut self, core: &mut Core, ready_bell: bool) -> Option<Duration> {
+        self.bell.clear(ready_bell);
+        // Everything queued comes in one hand-over; at most BATCH_COMMANDS are carried out
+        // before the loop looks at the mailbox and the timers again.
+        let closed = self.requests.0.take_all(&mut self.batch);
+        let now = Instant::now();
+        for _ in 0..BATCH_COMMANDS {
+            match self.batch.pop_front() {
+                Some(Request::Discovered(uuid, endpoint)) => {
+                    core.state.handle_discovered(now, uuid, &endpoint)
+                }
+                Some(Request::Stats(reply)) => {
+                    let mut stats = core.state.stats();
+                    stats.receive_stalls = core.stalls;
+                    let _ = reply.send(stats);
+                }
+                Some(Request::Stop(linger)) => return Some(linger.unwrap_or(self.stop_linger)),
+                #[cfg(feature = "fault-injection")]
+                Some(Request::InjectPanic) => panic!("injected by Node::inject_driver_panic"),
+                None => return closed.then_some(self.stop_linger),
+            }
+            // Keep the outgoing queue short while a burst of requests is read.
+            core.flush_transmits_only();
+        }
+        None
+    }
+
+    /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
+    /// then sends the port-0 beacon.
+    fn shutdown(self, deadline: Instant) {
+        let (ctx, links, router, leaving, beacon_to) = {
+            let mut core = self.close_mailbox();
+            // What waits in backlogs goes into the DEALERs first, until the deadline. The
+            // lock is not held while waiting: other threads' calls keep their timeouts.
+            let mut fds = Vec::new();
+            loop {
+                core.flush_backlogs(false);
+                core.backlog_fds(false, &mut fds);
+                let left = deadline.saturating_duration_since(Instant::now());
+                if fds.is_empty() || left.is_zero() {
+                    break;
+                }
+                drop(core);
+                let mut items: Vec<zmq::PollItem> = fds
+                    .iter()
+                    .map(|fd| zmq::PollItem::from_fd(*fd, zmq::POLLIN))
+                    .collect();
+                let wait = left.min(Duration::from_millis(ROOM_WAIT_MS as u64));
+                let _ = zmq::poll(&mut items, wait.as_micros().div_ceil(1000) as i64);
+                core = lock(&self.core);
+            }
+            let now = Instant::now();
+            // Each DEALER may flush what it still holds until the stop deadline.
+            let left = deadline.saturating_duration_since(now);
+            let linger = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            for link in core.links.values() {
+                link.set_linger(linger);
+            }
+            let leaving = core.state.handle_stop(now);
+            core.flush_transmits_only();
+            core.backlogged = 0;
+            // From here on, commands fail with `Stopped`.
+            (
+                core.ctx.take(),
+                std::mem::take(&mut core.links),
+                core.router.take(),
+                leaving,
+                core.beacon_to,
+            )
+        };
+        drop(router);
+        drop(links);
+        // Terminating the context waits until the DEALERs flushed or their linger ran out.
+        drop(ctx);
+        // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
+        // must not overtake the messages above.
+        let _ = self.udp.send_to(&leaving, beacon_to);
+        let mut core = lock(&self.core);
+        core.flush();
+        core.publish();
+    }
+
+    /// Stops application threads from waiting on the mailbox's descriptor and waits
+    /// until none does, so the descriptor is not closed (and its number reused) under a
+    /// thread that polls it. Returns with the lock held.
+    fn close_mailbox(&self) -> MutexGuard<'_, Core> {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut core = lock(&self.core);
+            if !core.handoff.close() {
+                return core;
+            }
+            if Instant::now() >= give_up {
+                core.handoff.force_close();
+                return core;
+            }
+            // Wake it: a waiting application thread also polls the event queue's bell.
+            core.events.wake_waiters();
+            drop(core);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn fatal(&self, what: &str) {
+        fail(&self.core, what);
+    }
+}
+
+/// The driver failed (`why`): records it for the application, closes the sockets and
+/// says goodbye with the port-0 beacon, so peers see EXIT at once rather than after the
+/// expired timeout. Events queued before are handed over, but no STOP: the application
+/// sees `Error::DriverFailed` where a clean stop ends with STOP and `Error::Stopped`.
+fn fail(core: &Mutex<Core>, why: &str) {
+    // First, as an application thread that found the event queue closed waits for it
+    // (and may be the mailbox's reader, which the wait below waits for).
+    lock(core).failure.get_or_insert_with(|| why.to_string());
+    // As `Driver::close_mailbox`: no application thread may be polling the mailbox's
+    // descriptor when it closes.
+    let give_up = Instant::now() + Duration::from_secs(5);
+    let mut core = loop {
+        let mut core = lock(core);
+        if !core.handoff.close() {
+            break core;
+        }
+        if Instant::now() >= give_up {
+            core.handoff.force_close();
+            break core;
+        }
+        core.events.wake_waiters();
+        drop(core);
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    log(&core.state, &format!("driver failed: {why}"));
+    // The state machine may be what failed: then the goodbye is made here.
+    let uuid = core.state.config().uuid;
+    let leaving = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        core.state.handle_stop(Instant::now())
+    }))
+    .unwrap_or_else(|_| crate::proto::beacon::Beacon::new(uuid, 0).encode());
+    core.router = None;
+    core.links.clear();
+    core.backlogged = 0;
+    core.ctx = None;
+    // What the state machine still wants sent goes first (a beacon among it must not
+    // follow the goodbye); its messages go nowhere now.
+    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.flush()));
+    let _ = core.udp.send_to(&leaving, core.beacon_to);
+    if flushed.is_ok() {
+        core.outgoing.retain(|e| !matches!(e, Event::Stop));
+        core.publish();
+    }
+}
