@@ -20,6 +20,10 @@
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
+use uuid::Uuid;
+
+use crate::proto::UuidMap;
+
 /// Messages a peer's DEALER queues before a send finds it full.
 pub(crate) const SEND_HWM: i32 = 10_000;
 
@@ -211,4 +215,216 @@ fn send_shared(
         dealer.send(&frame[..], zmq::DONTWAIT | more)?;
     }
     Ok(true)
+}
+
+/// Every peer's link, and how many have a backlog: the count is this type's invariant
+/// (`backlogged` = links whose backlog is not empty), kept by every method that can
+/// change a backlog, so a send looks no further while it is 0 (almost always).
+#[derive(Default)]
+pub(crate) struct Links {
+    map: UuidMap<Link>,
+    backlogged: usize,
+}
+
+/// What [`Links::flush`] did to one link.
+pub(crate) struct Flushed {
+    /// Some of the backlog went into the DEALER: the peer is reading.
+    pub moved: bool,
+    /// Still backlogged: the descriptor to wait on.
+    pub left: Option<RawFd>,
+    /// libzmq refused a message (the peer is to be removed).
+    pub error: Option<zmq::Error>,
+}
+
+impl Links {
+    /// Adds (or replaces) `peer`'s link.
+    pub(crate) fn insert(&mut self, peer: Uuid, link: Link) {
+        if let Some(old) = self.map.insert(peer, link) {
+            self.backlogged -= usize::from(old.is_backlogged());
+        }
+    }
+
+    /// Removes `peer`'s link; what waited in its backlog goes with it.
+    pub(crate) fn remove(&mut self, peer: &Uuid) -> Option<Link> {
+        let link = self.map.remove(peer)?;
+        self.backlogged -= usize::from(link.is_backlogged());
+        Some(link)
+    }
+
+    /// Every link, out of this table (at shutdown).
+    pub(crate) fn take_all(&mut self) -> UuidMap<Link> {
+        self.backlogged = 0;
+        std::mem::take(&mut self.map)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Link> {
+        self.map.values()
+    }
+
+    /// Whether any link has a backlog.
+    pub(crate) fn any_backlogged(&self) -> bool {
+        self.backlogged > 0
+    }
+
+    pub(crate) fn is_backlogged(&self, peer: &Uuid) -> bool {
+        self.map.get(peer).is_some_and(Link::is_backlogged)
+    }
+
+    /// Sends through `peer`'s link with `send`: None if it has none, else the result and
+    /// whether the link has just become backlogged.
+    pub(crate) fn send(
+        &mut self,
+        peer: &Uuid,
+        send: impl FnOnce(&mut Link) -> Result<(), SendError>,
+    ) -> Option<(Result<(), SendError>, bool)> {
+        let link = self.map.get_mut(peer)?;
+        let was = link.is_backlogged();
+        let result = send(link);
+        let became = !was && link.is_backlogged();
+        self.backlogged += usize::from(became);
+        Some((result, became))
+    }
+
+    /// Moves `peer`'s backlog on as far as its DEALER has room (None: no backlog).
+    pub(crate) fn flush(&mut self, peer: &Uuid) -> Option<Flushed> {
+        let link = self.map.get_mut(peer)?;
+        if !link.is_backlogged() {
+            return None;
+        }
+        let before = link.backlog_len();
+        let result = link.flush();
+        // Counted by what is left, whatever the result: a failed send may have emptied it.
+        let still = link.is_backlogged();
+        self.backlogged -= usize::from(!still);
+        Some(Flushed {
+            moved: link.backlog_len() < before,
+            left: (still && result.is_ok()).then(|| link.fd()),
+            error: result.err(),
+        })
+    }
+
+    /// Messages waiting in all backlogs together.
+    pub(crate) fn backlog_total(&self) -> usize {
+        if self.backlogged == 0 {
+            return 0;
+        }
+        self.map.values().map(Link::backlog_len).sum()
+    }
+
+    /// The backlogged peers; with `skip_waited`, not those an application thread waits
+    /// on (it moves them itself).
+    pub(crate) fn backlogged_peers(&self, skip_waited: bool) -> Vec<Uuid> {
+        if self.backlogged == 0 {
+            return Vec::new();
+        }
+        self.map
+            .iter()
+            .filter(|(_, l)| l.is_backlogged() && !(skip_waited && l.waiters > 0))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The descriptors of the backlogged links (as [`Links::backlogged_peers`]).
+    pub(crate) fn backlog_fds(&self, skip_waited: bool, out: &mut Vec<RawFd>) {
+        out.clear();
+        if self.backlogged == 0 {
+            return;
+        }
+        out.extend(
+            self.map
+                .values()
+                .filter(|l| l.is_backlogged() && !(skip_waited && l.waiters > 0))
+                .map(Link::fd),
+        );
+    }
+
+    /// An application thread starts or stops waiting for room on `peer`'s link. True
+    /// when the last waiter left a backlog behind (a shout whose member left the group,
+    /// say): the driver must take it over.
+    pub(crate) fn set_waiting(&mut self, peer: &Uuid, waiting: bool) -> bool {
+        let Some(link) = self.map.get_mut(peer) else {
+            return false;
+        };
+        if waiting {
+            link.waiters += 1;
+            false
+        } else {
+            link.waiters = link.waiters.saturating_sub(1);
+            link.waiters == 0 && link.is_backlogged()
+        }
+    }
+
+    #[cfg(test)]
+    fn count_is_right(&self) -> bool {
+        self.backlogged == self.map.values().filter(|l| l.is_backlogged()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link whose DEALER has no connection: every send finds it full (EAGAIN), so
+    /// everything goes to the backlog.
+    fn unconnected(ctx: &zmq::Context, limit: usize) -> Link {
+        let dealer = ctx.socket(zmq::DEALER).unwrap();
+        dealer.set_sndtimeo(0).unwrap();
+        dealer.set_linger(0).unwrap();
+        Link::new(dealer, limit).unwrap()
+    }
+
+    fn one() -> Frames {
+        vec![b"h".to_vec(), b"x".to_vec()]
+    }
+
+    #[test]
+    fn the_backlog_count_follows_every_change() {
+        let ctx = zmq::Context::new();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut links = Links::default();
+        links.insert(a, unconnected(&ctx, 10));
+        links.insert(b, unconnected(&ctx, 10));
+        assert!(!links.any_backlogged());
+        let (r, became) = links.send(&a, |l| l.send(one())).unwrap();
+        assert!(r.is_ok() && became);
+        let (_, became) = links.send(&a, |l| l.send(one())).unwrap();
+        assert!(!became, "already backlogged");
+        assert!(links.any_backlogged() && links.count_is_right());
+        assert_eq!(links.backlog_total(), 2);
+        assert_eq!(links.backlogged_peers(false), vec![a]);
+        // Nothing can leave an unconnected DEALER: still backlogged, nothing moved.
+        let f = links.flush(&a).unwrap();
+        assert!(!f.moved && f.left.is_some() && f.error.is_none());
+        assert!(links.flush(&b).is_none(), "no backlog");
+        // Replacing a backlogged link, and removing one, keep the count.
+        links.insert(a, unconnected(&ctx, 10));
+        assert!(!links.any_backlogged() && links.count_is_right());
+        links.send(&b, |l| l.send(one()));
+        assert!(links.remove(&b).unwrap().is_backlogged());
+        assert!(!links.any_backlogged() && links.count_is_right());
+        links.send(&a, |l| l.send(one()));
+        assert_eq!(links.take_all().len(), 1);
+        assert!(!links.any_backlogged());
+    }
+
+    #[test]
+    fn a_full_backlog_is_an_overflow_and_waiters_hand_a_backlog_back() {
+        let ctx = zmq::Context::new();
+        let a = Uuid::from_u128(1);
+        let mut links = Links::default();
+        links.insert(a, unconnected(&ctx, 1));
+        assert!(links.send(&a, |l| l.send(one())).unwrap().0.is_ok());
+        let (r, _) = links.send(&a, |l| l.send(one())).unwrap();
+        assert!(matches!(r, Err(SendError::Overflow)));
+        assert!(!links.set_waiting(&a, true));
+        assert!(
+            links.backlogged_peers(true).is_empty(),
+            "left to its waiter"
+        );
+        assert!(
+            links.set_waiting(&a, false),
+            "the last waiter left a backlog"
+        );
+        assert_eq!(links.backlogged_peers(true), vec![a]);
+    }
 }

@@ -12,11 +12,10 @@ use uuid::Uuid;
 use super::handoff::Handoff;
 use super::*;
 use crate::error::Error;
-use crate::link::{Frames, Link, SendError, SEND_HWM};
+use crate::link::{Frames, Link, Links, SendError, SEND_HWM};
 use crate::proto::codec::set_sequence;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Command, NodeState, Transmit};
-use crate::proto::UuidMap;
 use crate::queue::{Bell, Queue};
 
 /// What an application thread waiting for events may sleep on.
@@ -55,9 +54,7 @@ pub(crate) struct Core {
     /// descriptor need not say so.
     pub(super) mail_pending: bool,
     /// Each peer's DEALER and backlog.
-    pub(super) links: UuidMap<Link>,
-    /// How many links have a backlog (almost always none: then no send looks further).
-    pub(super) backlogged: usize,
+    pub(super) links: Links,
     /// Application threads waiting for room on some link.
     pub(super) room_waiters: u32,
     /// See [`Core::event_room`].
@@ -323,11 +320,7 @@ impl Core {
                 Transmit::Disconnect { peer } => {
                     // Dropping the DEALER closes it; linger 0 was set at connect. What
                     // waited in its backlog was for a peer that is gone.
-                    if let Some(link) = self.links.remove(&peer) {
-                        if link.is_backlogged() {
-                            self.backlogged -= 1;
-                        }
-                    }
+                    self.links.remove(&peer);
                 }
                 Transmit::Beacon(bytes) => {
                     if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
@@ -352,13 +345,10 @@ impl Core {
         peer: Uuid,
         send: impl FnOnce(&mut Link) -> Result<(), SendError>,
     ) {
-        let Some(link) = self.links.get_mut(&peer) else {
+        let Some((result, became_backlogged)) = self.links.send(&peer, send) else {
             return;
         };
-        let was_backlogged = link.is_backlogged();
-        let result = send(link);
-        if !was_backlogged && link.is_backlogged() {
-            self.backlogged += 1;
+        if became_backlogged {
             // The driver moves backlogs nobody waits on, but it plans its wait at the end
             // of its own turn: one that appeared on another thread must wake it.
             self.driver_bell.ring();
@@ -379,70 +369,34 @@ impl Core {
     /// Moves one link's backlog on as far as its DEALER has room. Returns the descriptor
     /// to wait on if some is left.
     pub(super) fn flush_link(&mut self, peer: &Uuid) -> Option<RawFd> {
-        let link = self.links.get_mut(peer)?;
-        if !link.is_backlogged() {
-            return None;
-        }
-        let before = link.backlog_len();
-        let result = link.flush();
-        let fd = link.fd();
-        if link.backlog_len() < before {
+        let flushed = self.links.flush(peer)?;
+        if flushed.moved {
             // The peer's node is reading: a slow reader is not a dead one.
             self.state.handle_link_progress(Instant::now(), peer);
         }
-        // Counted by what is left, whatever the result: a failed send may have emptied it.
-        let still = link.is_backlogged();
-        if !still {
-            self.backlogged -= 1;
+        if let Some(e) = flushed.error {
+            self.send_failed(peer, &e.to_string());
         }
-        match result {
-            Ok(_) if still => Some(fd),
-            Ok(_) => None,
-            Err(e) => {
-                self.send_failed(peer, &e.to_string());
-                None
-            }
-        }
+        flushed.left
     }
 
     /// Messages waiting in all backlogs together.
     pub(super) fn backlog_total(&self) -> usize {
-        if self.backlogged == 0 {
-            return 0;
-        }
-        self.links.values().map(Link::backlog_len).sum()
+        self.links.backlog_total()
     }
 
     /// Moves every backlog on as far as the DEALERs have room; with `skip_waited`, not
     /// those an application thread waits on (it does that itself, woken by the
     /// descriptor this would clear).
     pub(super) fn flush_backlogs(&mut self, skip_waited: bool) {
-        if self.backlogged == 0 {
-            return;
-        }
-        let peers: Vec<Uuid> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.is_backlogged() && !(skip_waited && l.waiters > 0))
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in peers {
+        for peer in self.links.backlogged_peers(skip_waited) {
             self.flush_link(&peer);
         }
     }
 
     /// The descriptors of backlogged links nobody else waits on, for the driver's wait.
     pub(super) fn backlog_fds(&self, skip_waited: bool, out: &mut Vec<RawFd>) {
-        out.clear();
-        if self.backlogged == 0 {
-            return;
-        }
-        out.extend(
-            self.links
-                .values()
-                .filter(|l| l.is_backlogged() && !(skip_waited && l.waiters > 0))
-                .map(Link::fd),
-        );
+        self.links.backlog_fds(skip_waited, out);
     }
 
     /// Before an application whisper or shout: None if it may go now, or the link (peer
@@ -450,7 +404,7 @@ impl Core {
     /// member's, is not empty, so the application cannot run ahead of the link (see
     /// crate::link). Moves those backlogs on first.
     pub(super) fn blocked_on(&mut self, cmd: &Command) -> Option<(Uuid, RawFd)> {
-        if self.backlogged == 0 || self.ctx.is_none() {
+        if !self.links.any_backlogged() || self.ctx.is_none() {
             return None;
         }
         match cmd {
@@ -461,7 +415,7 @@ impl Core {
                     .peers()
                     .filter(|p| p.ready && p.groups.contains(group))
                     .map(|p| p.uuid)
-                    .filter(|u| self.links.get(u).is_some_and(Link::is_backlogged))
+                    .filter(|u| self.links.is_backlogged(u))
                     .collect();
                 members
                     .into_iter()
@@ -481,17 +435,10 @@ impl Core {
         } else {
             self.room_waiters = self.room_waiters.saturating_sub(1);
         }
-        if let Some(link) = self.links.get_mut(peer) {
-            if waiting {
-                link.waiters += 1;
-            } else {
-                link.waiters = link.waiters.saturating_sub(1);
-                if link.waiters == 0 && link.is_backlogged() {
-                    // Left with a backlog (a shout whose member left the group, say):
-                    // the driver takes it over.
-                    self.driver_bell.ring();
-                }
-            }
+        if self.links.set_waiting(peer, waiting) {
+            // Left with a backlog (a shout whose member left the group, say): the driver
+            // takes it over.
+            self.driver_bell.ring();
         }
     }
 
@@ -517,11 +464,7 @@ impl Core {
             .saturating_sub(SEND_HWM as usize)
             .max(1);
         let link = Link::new(dealer, limit)?;
-        if let Some(old) = self.links.insert(peer, link) {
-            if old.is_backlogged() {
-                self.backlogged -= 1;
-            }
-        }
+        self.links.insert(peer, link);
         Ok(())
     }
 }

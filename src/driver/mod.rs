@@ -16,7 +16,9 @@
 //! the mailbox, the driver or a waiting application thread (a pure type, with its
 //! diagram); [`app`] the waits of application threads (room on a link, a flush, a
 //! ping); [`thread`] socket setup, the driver loop and shutdown; [`requests`] what goes
-//! through the driver thread; [`directory`] the application's peer cache.
+//! through the driver thread; [`directory`] the application's peer cache; [`retry`] when
+//! the driver looks at backlogs again. Each link's DEALER and backlog, and the count of
+//! backlogged links, are `crate::link`'s.
 //!
 //! Memory is bounded end to end. Sending: a link holds [`SEND_HWM`] messages and whisper
 //! and shout wait for room (`crate::link`). Receiving: the mailbox is read only while the
@@ -29,6 +31,7 @@ mod core;
 mod directory;
 mod handoff;
 mod requests;
+mod retry;
 mod thread;
 
 pub(crate) use self::app::{command, flush, ping, rtts};
@@ -97,4 +100,4 @@ pub(crate) fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
 /// How long an application thread waiting for room on a link sleeps at most before it
 /// looks again: the descriptor it sleeps on only says "look", and another thread may have
 /// looked first.
-const ROOM_WAIT_MS: i64 = 10;
+pub(super) const ROOM_WAIT_MS: i64 = 10;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::handoff::Handoff;
+use super::retry::Retry;
 use super::*;
 use crate::error::{io_err, zmq_err, Error};
 use crate::iface::Interface;
@@ -72,7 +73,6 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         handoff: Handoff::new(Instant::now()),
         mail_pending: false,
         links: Default::default(),
-        backlogged: 0,
         room_waiters: 0,
         event_limit: setup.event_limit.max(1),
         stalled: stalled.clone(),
@@ -103,8 +103,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         stop_linger: setup.stop_linger,
         udp_buf: vec![0u8; 2048],
         backlog_fds: Vec::new(),
-        retry_every: Duration::from_millis(ROOM_WAIT_MS as u64),
-        backlog_seen: 0,
+        retry: Retry::default(),
     };
     let shared = core.clone();
     let thread = std::thread::Builder::new()
@@ -167,10 +166,8 @@ struct Driver {
     udp_buf: Vec<u8>,
     /// Descriptors of backlogged links to wait on this turn (almost always none).
     backlog_fds: Vec<RawFd>,
-    /// How long until the driver looks at those backlogs again anyway, and how many
-    /// messages they held when it last looked.
-    retry_every: Duration,
-    backlog_seen: usize,
+    /// When the driver looks at those backlogs again anyway.
+    retry: Retry,
 }
 
 /// What the poll found ready.
@@ -253,18 +250,10 @@ impl Driver {
                 // fast as the links drain (a shout fills many at once); waking on each
                 // of their descriptors would only contend with it for the lock, so the
                 // driver then just looks every ROOM_WAIT_MS.
-                // The look-again backs off, up to a second, while nothing moves (a peer
-                // that stopped reading but still beacons can take twice the expired
-                // timeout to be given up on).
+                // The look-again backs off while nothing moves (see `retry`).
                 core.backlog_fds(true, &mut self.backlog_fds);
                 let total = core.backlog_total();
-                if self.backlog_fds.is_empty() || total < self.backlog_seen {
-                    self.retry_every = Duration::from_millis(ROOM_WAIT_MS as u64);
-                } else {
-                    self.retry_every = (self.retry_every * 2).min(Duration::from_secs(1));
-                }
-                self.backlog_seen = total;
-                let retry = (!self.backlog_fds.is_empty()).then(|| now + self.retry_every);
+                let retry = self.retry.next(now, !self.backlog_fds.is_empty(), total);
                 if core.room_waiters > 0 {
                     self.backlog_fds.clear();
                 }
@@ -415,11 +404,10 @@ impl Driver {
             }
             let leaving = core.state.handle_stop(now);
             core.flush_transmits_only();
-            core.backlogged = 0;
             // From here on, commands fail with `Stopped`.
             (
                 core.ctx.take(),
-                std::mem::take(&mut core.links),
+                core.links.take_all(),
                 core.router.take(),
                 leaving,
                 core.beacon_to,
@@ -495,8 +483,7 @@ fn fail(core: &Mutex<Core>, why: &str) {
     }))
     .unwrap_or_else(|_| crate::proto::beacon::Beacon::new(uuid, 0).encode());
     core.router = None;
-    core.links.clear();
-    core.backlogged = 0;
+    core.links.take_all();
     core.ctx = None;
     // What the state machine still wants sent goes first (a beacon among it must not
     // follow the goodbye); its messages go nowhere now.
