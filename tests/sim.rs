@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use zre::proto::codec::{Body, Message};
-use zre::proto::node::{Command, Config, NodeState, Timers, Transmit};
+use zre::proto::node::{for_each_member, Command, Config, NodeState, Output, Timers, Transmit};
 use zre::{Event, Uuid};
 
 const PORT: u16 = 5000;
@@ -111,13 +111,17 @@ impl Lan {
             assert!(round < 100_000, "the LAN never settles");
             let mut moved = false;
             for i in 0..self.hosts.len() {
-                while let Some(t) = self.hosts[i].state.poll_transmit() {
-                    moved = true;
-                    self.transmit(i, t);
-                }
                 let at = self.elapsed();
-                while let Some(e) = self.hosts[i].state.poll_event() {
-                    self.hosts[i].events.push((at, e));
+                // In the order the state machine decided, as the driver does.
+                while let Some(out) = self.hosts[i].state.poll_output() {
+                    match out {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            self.transmit(i, t);
+                        }
+                        Output::Event(e) => self.hosts[i].events.push((at, e)),
+                        _ => {}
+                    }
                 }
             }
             let packets = std::mem::take(&mut self.in_flight);
@@ -168,15 +172,16 @@ impl Lan {
                 members,
                 content,
             } => {
-                for (peer, sequence) in members {
-                    if let Some(&to) = self.hosts[from].links.get(&peer) {
-                        zre::proto::codec::set_sequence(&mut header, sequence);
-                        let frames = std::iter::once(header.clone())
+                let links = &self.hosts[from].links;
+                let in_flight = &mut self.in_flight;
+                for_each_member(&mut header, &members, |peer, header| {
+                    if let Some(&to) = links.get(&peer) {
+                        let frames = std::iter::once(header.to_vec())
                             .chain(content.iter().cloned())
                             .collect();
-                        self.in_flight.push((from, to, frames));
+                        in_flight.push((from, to, frames));
                     }
-                }
+                });
             }
             Transmit::Beacon(bytes) => self.broadcast(from, &bytes),
         }
@@ -257,6 +262,20 @@ impl Lan {
     fn ready_peers(&self, i: usize) -> usize {
         self.hosts[i].state.peers().filter(|p| p.ready).count()
     }
+}
+
+/// A state machine's outputs so far, split by kind (each kind in order); log lines are
+/// dropped.
+fn take(s: &mut NodeState) -> (Vec<Transmit>, Vec<Event>) {
+    let (mut transmits, mut events) = (Vec::new(), Vec::new());
+    while let Some(out) = s.poll_output() {
+        match out {
+            Output::Transmit(t) => transmits.push(t),
+            Output::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    (transmits, events)
 }
 
 fn secs(s: f64) -> Duration {
@@ -444,8 +463,9 @@ fn port_zero_beacon_removes_at_once_and_exit_only_for_entered_peers() {
     let mut lan = Lan::new(2, timers());
     lan.run_until(secs(1.0));
     let now = lan.now;
-    let bye = lan.hosts[1].state.handle_stop(now);
-    lan.broadcast(1, &bye);
+    // The stop's disconnects, then its port-0 beacon, go out as ordinary transmits.
+    lan.hosts[1].state.handle_stop(now);
+    lan.settle();
     lan.hosts[1].alive = false;
     lan.settle();
     assert_eq!(
@@ -730,7 +750,8 @@ fn a_beacon_flood_is_bounded_and_a_genuine_peer_still_enters() {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8));
         let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + i as u128), 9);
         lan.hosts[0].state.handle_beacon(now, ip, &b.encode());
-        while lan.hosts[0].state.poll_transmit().is_some() {}
+        let (_, events) = take(&mut lan.hosts[0].state);
+        assert!(events.is_empty(), "beacons of unknown peers are no events");
     }
     // At most max_pending of them linked (the rest remembered without a socket, or not
     // taken at all).
@@ -825,7 +846,7 @@ fn whisper_to_a_peer_that_has_not_said_hello_is_refused() {
         Err(CommandError::UnknownPeer(other))
     );
     // Connect and HELLO went out; no whisper followed them.
-    let sent: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    let (sent, _) = take(&mut s);
     assert!(
         sent.iter().all(|t| match t {
             Transmit::Send { frames, .. } =>
@@ -1045,16 +1066,18 @@ fn a_hello_flood_enters_no_one_and_holds_a_bounded_number_of_links() {
     let now = lan.now;
     let max = lan.hosts[0].state.config().max_pending;
     let mut open = HashMap::new();
+    let mut entered = 0;
     for i in 0..500u32 {
         let fake = Uuid::from_u128(0xF000_0000 + i as u128);
         let endpoint = format!("tcp://10.9.{}.{}:9", i >> 8, i & 0xFF);
         let s = &mut lan.hosts[0].state;
         s.handle_message(now, &identity(fake), &hello_from(&endpoint, "fake"), vec![]);
-        count_links(&mut open, std::iter::from_fn(|| s.poll_transmit()));
+        let (sent, events) = take(s);
+        count_links(&mut open, sent.into_iter());
+        entered += events.len();
         assert!(open.len() <= max, "{} links after {i} HELLOs", open.len());
     }
     let s = &mut lan.hosts[0].state;
-    let entered = std::iter::from_fn(|| s.poll_event()).count();
     assert_eq!(entered, 0, "ENTER events for unproven peers");
     // max_pending linked, as many more waiting for a link without one, the rest dropped.
     assert_eq!(s.peers().count(), 2 * max);
@@ -1077,7 +1100,8 @@ fn a_peer_introduced_by_hello_enters_when_it_answers_our_ping_with_what_it_sent_
     let id = identity(x);
     s.handle_message(t0, &id, &hello_from("tcp://10.0.0.2:4000", "x"), vec![]);
     // We link to the endpoint it claims, say HELLO and PING; no ENTER yet.
-    let sent: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    let (sent, events) = take(&mut s);
+    assert!(events.is_empty(), "{events:?}");
     let bodies: Vec<&'static str> = sent
         .iter()
         .filter_map(|t| match t {
@@ -1090,7 +1114,6 @@ fn a_peer_introduced_by_hello_enters_when_it_answers_our_ping_with_what_it_sent_
         })
         .collect();
     assert_eq!(bodies, vec!["connect", "HELLO", "PING"]);
-    assert_eq!(s.poll_event(), None);
     // What it sends before its PING-OK is held, in order.
     let join = Message::new(
         2,
@@ -1102,11 +1125,11 @@ fn a_peer_introduced_by_hello_enters_when_it_answers_our_ping_with_what_it_sent_
     s.handle_message(t0, &id, &join.to_bytes().unwrap(), vec![]);
     let whisper = Message::new(3, Body::Whisper).to_bytes().unwrap();
     s.handle_message(t0, &id, &whisper, vec![b"early".to_vec()]);
-    assert_eq!(s.poll_event(), None);
+    assert!(take(&mut s).1.is_empty(), "held until proven");
     assert!(!s.peer(&x).unwrap().ready);
     let ping_ok = Message::new(4, Body::PingOk).to_bytes().unwrap();
     s.handle_message(t0, &id, &ping_ok, vec![]);
-    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    let (_, events) = take(&mut s);
     let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, vec!["enter", "join", "join", "whisper"]);
     assert_eq!(events[3].content().unwrap(), &vec![b"early".to_vec()]);
@@ -1142,7 +1165,7 @@ fn a_beacon_flood_never_pushes_out_a_peer_that_said_hello() {
         let b = zre::proto::beacon::Beacon::new(Uuid::from_u128(0xF000_0000 + i as u128), 9);
         let s = &mut lan.hosts[0].state;
         s.handle_beacon(now, ip, &b.encode());
-        count_links(&mut open, std::iter::from_fn(|| s.poll_transmit()));
+        count_links(&mut open, take(s).0.into_iter());
         assert!(open.len() < max, "{} links after {i} beacons", open.len());
     }
     assert!(lan.hosts[0].state.peer(&u1).is_some(), "evicted by beacons");
@@ -1284,4 +1307,25 @@ fn a_ping_request_is_answered_and_its_round_trip_recorded() {
     let peer = lan.hosts[0].state.peer(&u1).unwrap();
     assert!(peer.pongs() >= ticket);
     assert_eq!(peer.rtt, Some(Duration::from_millis(3)));
+}
+
+#[test]
+fn outputs_keep_their_order_across_kinds_and_stop_is_ordinary_transmits() {
+    let mut lan = Lan::new(2, timers());
+    lan.run_until(secs(0.5));
+    let now = lan.now;
+    lan.hosts[0].state.handle_stop(now);
+    let kinds: Vec<&str> = std::iter::from_fn(|| lan.hosts[0].state.poll_output())
+        .map(|o| match o {
+            Output::Transmit(Transmit::Disconnect { .. }) => "disconnect",
+            Output::Transmit(Transmit::Beacon(b)) => {
+                let b = zre::proto::beacon::Beacon::decode(&b).unwrap();
+                assert_eq!(b.port, 0, "the goodbye");
+                "beacon"
+            }
+            Output::Event(Event::Stop) => "stop",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["disconnect", "beacon", "stop"]);
 }

@@ -13,9 +13,8 @@ use super::handoff::Handoff;
 use super::*;
 use crate::error::Error;
 use crate::link::{Frames, Link, Links, SendError, SEND_HWM};
-use crate::proto::codec::set_sequence;
 use crate::proto::event::{uuid_hex, Event};
-use crate::proto::node::{Command, NodeState, Transmit};
+use crate::proto::node::{for_each_member, Command, NodeState, Output, Transmit};
 use crate::queue::{Bell, Queue};
 
 /// What an application thread waiting for events may sleep on.
@@ -266,29 +265,44 @@ impl Core {
             self.state
                 .handle_message(now, &self.identity, &self.frame, content);
             // Replies (PING-OK, HELLO) go out while the batch is read, not after it.
-            self.flush_transmits_only();
+            self.flush();
         }
         false
     }
 
-    /// Carries out the transmits, moves events to `outgoing` (updating the directory
-    /// first) and writes the log.
+    /// Carries out the state machine's outputs in order: transmits go out, events go to
+    /// `outgoing` (the directory updated first), log lines to the log.
     pub(super) fn flush(&mut self) {
-        self.flush_transmits_only();
+        self.flush_holding(None);
+    }
+
+    /// [`Core::flush`], but beacons are kept in `held` instead of sent (at shutdown, the
+    /// port-0 beacon must wait until the links are flushed and closed).
+    pub(super) fn flush_holding(&mut self, mut held: Option<&mut Vec<Vec<u8>>>) {
+        let directory = self.directory.clone();
         let mut dir = None;
-        while let Some(ev) = self.state.poll_event() {
-            // The directory changes before the event is visible, so an application that
-            // sees ENTER finds the peer in `peers()`. Content events leave it alone, and
-            // then its lock is not taken.
-            if !matches!(ev, Event::Whisper { .. } | Event::Shout { .. }) {
-                dir.get_or_insert_with(|| self.directory.lock().unwrap_or_else(|p| p.into_inner()))
-                    .apply(&ev);
+        while let Some(out) = self.state.poll_output() {
+            match out {
+                Output::Event(ev) => {
+                    // The directory changes before the event is visible, so an
+                    // application that sees ENTER finds the peer in `peers()`. Content
+                    // events leave it alone, and then its lock is not taken.
+                    if !matches!(ev, Event::Whisper { .. } | Event::Shout { .. }) {
+                        dir.get_or_insert_with(|| {
+                            directory.lock().unwrap_or_else(|p| p.into_inner())
+                        })
+                        .apply(&ev);
+                    }
+                    self.outgoing.push_back(ev);
+                }
+                Output::Transmit(Transmit::Beacon(bytes)) if held.is_some() => {
+                    if let Some(h) = held.as_mut() {
+                        h.push(bytes);
+                    }
+                }
+                Output::Transmit(t) => self.execute(t),
+                Output::Log(line) => log(&self.state, &line),
             }
-            self.outgoing.push_back(ev);
-        }
-        drop(dir);
-        while let Some(line) = self.state.poll_log() {
-            log(&self.state, &line);
         }
     }
 
@@ -297,38 +311,35 @@ impl Core {
         self.events.push_all(&mut self.outgoing);
     }
 
-    pub(super) fn flush_transmits_only(&mut self) {
-        while let Some(t) = self.state.poll_transmit() {
-            match t {
-                Transmit::Connect { peer, endpoint } => {
-                    if let Err(e) = self.connect(peer, &endpoint) {
-                        log(&self.state, &format!("connect to {endpoint} failed: {e}"));
-                        self.state.handle_send_failed(Instant::now(), &peer);
-                    }
+    fn execute(&mut self, t: Transmit) {
+        match t {
+            Transmit::Connect { peer, endpoint } => {
+                if let Err(e) = self.connect(peer, &endpoint) {
+                    log(&self.state, &format!("connect to {endpoint} failed: {e}"));
+                    self.state.handle_send_failed(Instant::now(), &peer);
                 }
-                Transmit::Send { peer, frames } => self.send_to(peer, frames),
-                Transmit::SendGroup {
-                    mut header,
-                    members,
-                    content,
-                } => {
-                    for (peer, sequence) in members {
-                        set_sequence(&mut header, sequence);
-                        self.send_with(peer, |link| link.send_shared(&header, &content));
-                    }
-                }
-                Transmit::Disconnect { peer } => {
-                    // Dropping the DEALER closes it; linger 0 was set at connect. What
-                    // waited in its backlog was for a peer that is gone.
-                    self.links.remove(&peer);
-                }
-                Transmit::Beacon(bytes) => {
-                    if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
-                        log(
-                            &self.state,
-                            &format!("beacon to {} failed: {e}", self.beacon_to),
-                        );
-                    }
+            }
+            Transmit::Send { peer, frames } => self.send_to(peer, frames),
+            Transmit::SendGroup {
+                mut header,
+                members,
+                content,
+            } => {
+                for_each_member(&mut header, &members, |peer, header| {
+                    self.send_with(peer, |link| link.send_shared(header, &content));
+                });
+            }
+            Transmit::Disconnect { peer } => {
+                // Dropping the DEALER closes it; linger 0 was set at connect. What waited
+                // in its backlog was for a peer that is gone.
+                self.links.remove(&peer);
+            }
+            Transmit::Beacon(bytes) => {
+                if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
+                    log(
+                        &self.state,
+                        &format!("beacon to {} failed: {e}", self.beacon_to),
+                    );
                 }
             }
         }

@@ -366,7 +366,7 @@ impl Driver {
                 None => return closed.then_some(self.stop_linger),
             }
             // Keep the outgoing queue short while a burst of requests is read.
-            core.flush_transmits_only();
+            core.flush();
         }
         None
     }
@@ -402,8 +402,10 @@ impl Driver {
             for link in core.links.values() {
                 link.set_linger(linger);
             }
-            let leaving = core.state.handle_stop(now);
-            core.flush_transmits_only();
+            core.state.handle_stop(now);
+            // The links close here; the port-0 beacon waits until they are flushed.
+            let mut leaving = Vec::new();
+            core.flush_holding(Some(&mut leaving));
             // From here on, commands fail with `Stopped`.
             (
                 core.ctx.take(),
@@ -419,7 +421,9 @@ impl Driver {
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
-        let _ = self.udp.send_to(&leaving, beacon_to);
+        for bytes in &leaving {
+            let _ = self.udp.send_to(bytes, beacon_to);
+        }
         let mut core = lock(&self.core);
         core.flush();
         core.publish();
@@ -478,17 +482,24 @@ fn fail(core: &Mutex<Core>, why: &str) {
     log(&core.state, &format!("driver failed: {why}"));
     // The state machine may be what failed: then the goodbye is made here.
     let uuid = core.state.config().uuid;
-    let leaving = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         core.state.handle_stop(Instant::now())
-    }))
-    .unwrap_or_else(|_| crate::proto::beacon::Beacon::new(uuid, 0).encode());
+    }));
     core.router = None;
     core.links.take_all();
     core.ctx = None;
     // What the state machine still wants sent goes first (a beacon among it must not
     // follow the goodbye); its messages go nowhere now.
-    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.flush()));
-    let _ = core.udp.send_to(&leaving, core.beacon_to);
+    let mut leaving = Vec::new();
+    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        core.flush_holding(Some(&mut leaving))
+    }));
+    if stopped.is_err() || flushed.is_err() || leaving.is_empty() {
+        leaving = vec![crate::proto::beacon::Beacon::new(uuid, 0).encode()];
+    }
+    for bytes in &leaving {
+        let _ = core.udp.send_to(bytes, core.beacon_to);
+    }
     if flushed.is_ok() {
         core.outgoing.retain(|e| !matches!(e, Event::Stop));
         core.publish();

@@ -2,10 +2,12 @@
 //! clock reads.
 //!
 //! Contract (after quinn's `Connection`): feed inputs with `handle_*`, each taking the
-//! current time as `now`; then drain outputs with [`NodeState::poll_transmit`] (what to put
-//! on the network), [`NodeState::poll_event`] (what to tell the application) and
-//! [`NodeState::poll_timeout`] (when to call [`NodeState::handle_timeout`] next). The driver
-//! owns the clock and the sockets; tests own a virtual clock and an in-memory LAN.
+//! current time as `now`; then drain [`NodeState::poll_output`], one ordered stream of
+//! [`Output`]s (what to put on the network, what to tell the application, what to log),
+//! and ask [`NodeState::poll_timeout`] when to call [`NodeState::handle_timeout`] next. A
+//! stop is outputs too: disconnects, the port-0 beacon, then STOP. The driver owns the
+//! clock and the sockets; tests own a virtual clock and an in-memory LAN, and carry out
+//! a shout's [`Transmit::SendGroup`] with the same [`for_each_member`].
 //!
 //! Discovery is an input like any other: [`NodeState::handle_beacon`] for UDP beacons,
 //! [`NodeState::handle_discovered`] for any other source (gossip, a static peer list).
@@ -187,7 +189,7 @@ pub struct Config {
     /// HELLO's peer waits without one (up to `max_pending`, oldest dropped); both are
     /// linked as links free up or go stale (see `evict_stale`).
     pub max_pending: usize,
-    /// Record a log line for every decision worth tracing (see [`NodeState::poll_log`]).
+    /// Record a log line for every decision worth tracing (see [`NodeState::poll_output`]).
     pub verbose: bool,
 }
 
@@ -209,6 +211,48 @@ impl Config {
             max_pending: 32,
             verbose: false,
         }
+    }
+}
+
+/// One thing the state machine decided; see [`NodeState::poll_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Something to put on the network.
+    Transmit(Transmit),
+    /// An event for the application.
+    Event(Event),
+    /// A decision worth tracing (only when `verbose`); the driver writes it, marked with
+    /// the node's identity.
+    Log(String),
+}
+
+/// Pushing outputs of each kind (the queue holds them in order).
+trait OutputQueue {
+    fn push_transmit(&mut self, t: Transmit);
+    fn push_event(&mut self, e: Event);
+}
+
+impl OutputQueue for VecDeque<Output> {
+    fn push_transmit(&mut self, t: Transmit) {
+        self.push_back(Output::Transmit(t));
+    }
+    fn push_event(&mut self, e: Event) {
+        self.push_back(Output::Event(e));
+    }
+}
+
+/// A [`Transmit::SendGroup`] one member at a time: writes each member's sequence number
+/// into the shared header and calls `each(member, header)`. The driver and the
+/// simulation both send a shout this way.
+pub fn for_each_member(
+    header: &mut [u8],
+    members: &[(Uuid, u16)],
+    mut each: impl FnMut(Uuid, &[u8]),
+) {
+    for (peer, sequence) in members {
+        super::codec::set_sequence(header, *sequence);
+        each(*peer, header);
     }
 }
 
@@ -348,9 +392,8 @@ pub struct NodeState {
     /// Set by `handle_stop_request`: waiting for every ready peer to answer a PING.
     draining: bool,
     stopped: bool,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
-    log: VecDeque<String>,
+    /// What the state machine decided, in order (see [`NodeState::poll_output`]).
+    out: VecDeque<Output>,
     stats: Stats,
 }
 
@@ -371,9 +414,7 @@ impl NodeState {
             next_beacon: now,
             draining: false,
             stopped: false,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            log: VecDeque::new(),
+            out: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -410,7 +451,7 @@ impl NodeState {
 
     fn trace(&mut self, line: impl FnOnce() -> String) {
         if self.config.verbose {
-            self.log.push_back(line());
+            self.out.push_back(Output::Log(line()));
         }
     }
 
@@ -738,7 +779,7 @@ impl NodeState {
             return;
         };
         if peer.ready {
-            self.events.push_back(event);
+            self.out.push_event(event);
             return;
         }
         let bytes = event
@@ -824,7 +865,7 @@ impl NodeState {
             }
             self.stats.messages += 1;
             self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
-            self.events.extend(events);
+            self.out.extend(events.into_iter().map(Output::Event));
             return;
         }
         // We are about to connect wherever this HELLO points: only to a TCP endpoint, and
@@ -897,7 +938,7 @@ impl NodeState {
         let held = std::mem::take(&mut peer.held);
         self.pending.retain(|u| u != uuid);
         self.trace(|| format!("{}: answered on our link, ready", uuid_hex(uuid)));
-        self.events.extend(held);
+        self.out.extend(held.into_iter().map(Output::Event));
     }
 
     /// `holder` answered after its endpoint was claimed: every claim on it was false.
@@ -969,7 +1010,7 @@ impl NodeState {
                         return Err(e.into());
                     }
                 };
-                self.transmits.push_back(Transmit::SendGroup {
+                self.out.push_transmit(Transmit::SendGroup {
                     header,
                     members,
                     content,
@@ -1003,7 +1044,7 @@ impl NodeState {
             return;
         }
         if self.config.beacon_port != 0 && now >= self.next_beacon {
-            self.transmits.push_back(Transmit::Beacon(
+            self.out.push_transmit(Transmit::Beacon(
                 Beacon::new(self.config.uuid, self.config.beacon_port).encode(),
             ));
             self.next_beacon = later(now, self.config.timers.interval);
@@ -1036,7 +1077,7 @@ impl NodeState {
             let name = peer.name.clone();
             if now >= peer.evasive_at(&timers) && !peer.evasive_reported {
                 peer.evasive_reported = true;
-                self.events.push_back(Event::Evasive {
+                self.out.push_event(Event::Evasive {
                     peer: uuid,
                     name: name.clone(),
                 });
@@ -1046,7 +1087,7 @@ impl NodeState {
             };
             if now >= peer.silent_at(&timers) && !peer.silent_reported {
                 peer.silent_reported = true;
-                self.events.push_back(Event::Silent { peer: uuid, name });
+                self.out.push_event(Event::Silent { peer: uuid, name });
             }
             let Some(peer) = self.peers.get_mut(&uuid) else {
                 continue;
@@ -1138,9 +1179,11 @@ impl NodeState {
             .all(|p| !p.ready || p.pings_outstanding == 0)
     }
 
-    /// Stop: forget every peer (no EXIT events: the node itself is going), emit STOP and
-    /// return the port-0 beacon the driver sends once everything queued is flushed.
-    pub fn handle_stop(&mut self, _now: Instant) -> Vec<u8> {
+    /// Stop: forget every peer (no EXIT events: the node itself is going): disconnect
+    /// each link, then the port-0 beacon that tells peers we left, then STOP. The driver
+    /// sends that beacon only once the links are closed and flushed, so it cannot
+    /// overtake our last messages.
+    pub fn handle_stop(&mut self, _now: Instant) {
         if !self.stopped {
             self.stopped = true;
             let linked: Vec<Uuid> = self
@@ -1151,32 +1194,25 @@ impl NodeState {
                 .collect();
             self.peers.clear();
             for uuid in linked {
-                self.transmits
-                    .push_back(Transmit::Disconnect { peer: uuid });
+                self.out.push_transmit(Transmit::Disconnect { peer: uuid });
             }
             self.pending.clear();
             self.remembered.clear();
             self.waiting.clear();
-            self.events.push_back(Event::Stop);
+            self.out
+                .push_transmit(Transmit::Beacon(Beacon::new(self.config.uuid, 0).encode()));
+            self.out.push_event(Event::Stop);
         }
-        Beacon::new(self.config.uuid, 0).encode()
     }
 
     // ---- outputs -----------------------------------------------------------------------
 
-    /// The next thing to put on the network.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
-    }
-
-    /// The next event for the application.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// The next log line (only when `verbose`).
-    pub fn poll_log(&mut self) -> Option<String> {
-        self.log.pop_front()
+    /// The next thing the state machine decided, in the order it decided them: a
+    /// transmit, an event for the application or a log line. Order matters across
+    /// kinds: a peer's ENTER comes before the events it caused, a port-0 beacon after
+    /// the disconnects.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
     }
 
     /// When [`NodeState::handle_timeout`] must be called next (None once stopped).
@@ -1336,7 +1372,7 @@ impl NodeState {
         peer.linked = true;
         peer.linked_at = now;
         let prove = peer.said_hello && !peer.ready;
-        self.transmits.push_back(Transmit::Connect {
+        self.out.push_transmit(Transmit::Connect {
             peer: *uuid,
             endpoint: peer.endpoint.clone(),
         });
@@ -1361,7 +1397,7 @@ impl NodeState {
             return;
         };
         if peer.ready {
-            self.events.push_back(Event::Exit {
+            self.out.push_event(Event::Exit {
                 peer: peer.uuid,
                 name: peer.name,
             });
@@ -1371,8 +1407,7 @@ impl NodeState {
             self.waiting.retain(|u| u != uuid);
         }
         if peer.linked {
-            self.transmits
-                .push_back(Transmit::Disconnect { peer: *uuid });
+            self.out.push_transmit(Transmit::Disconnect { peer: *uuid });
         }
         let mut claimants: Vec<(Instant, Uuid)> = self
             .peers
@@ -1421,7 +1456,7 @@ impl NodeState {
         let mut frames = Vec::with_capacity(1 + content.len());
         frames.push(header);
         frames.extend(content);
-        self.transmits.push_back(Transmit::Send {
+        self.out.push_transmit(Transmit::Send {
             peer: *uuid,
             frames,
         });
