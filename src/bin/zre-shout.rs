@@ -63,7 +63,8 @@ fn shout(args: &ShoutArgs) -> anyhow::Result<()> {
         cli::send_or_stop(&stop, |t| node.shout_timeout(group, content.clone(), t))
     };
     let interrupted = |what: String| {
-        node.stop_timeout(cli::INTERRUPTED_LINGER);
+        // Nothing more will leave a backed-up link: say goodbye at once.
+        node.stop_timeout(std::time::Duration::ZERO);
         Err(Interrupted(what).into())
     };
     if !args.message.is_empty() {

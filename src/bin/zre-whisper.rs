@@ -80,7 +80,8 @@ fn whisper(args: &WhisperArgs) -> anyhow::Result<()> {
     let stop = cli::stop_flag()?;
     let node = cli::start_node(&args.node)?;
     let interrupted = |what: String| {
-        node.stop_timeout(cli::INTERRUPTED_LINGER);
+        // Nothing more will leave a backed-up link: say goodbye at once.
+        node.stop_timeout(std::time::Duration::ZERO);
         Err(Interrupted(what).into())
     };
     let Some(peer) = resolve(&node, args, &stop)? else {

@@ -68,6 +68,11 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// How long the main loops wait for an event before looking at the stop flag.
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// How long a sender waits for room on a backed-up link, or for its peers to take what
+/// it sent, before it looks at the stop flag again: a Ctrl-C must end it within 100 ms,
+/// slice and [`INTERRUPTED_LINGER`] included.
+pub const SEND_SLICE: Duration = Duration::from_millis(25);
+
 /// A usage error found after clap parsed the flags (a bad interface, a duplicate header):
 /// [`run`] prints it in one line and exits [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
@@ -190,14 +195,14 @@ pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
 }
 
 /// Sends with `send` (a `whisper_timeout` or `shout_timeout` call given a timeout),
-/// looking at the stop flag every [`TICK`] while the link is backed up. Ok(false): the
+/// looking at the stop flag every [`SEND_SLICE`] while the link is backed up. Ok(false): the
 /// stop flag was set first, and nothing of this message was sent.
 pub fn send_or_stop(
     stop: &AtomicBool,
     mut send: impl FnMut(Duration) -> Result<(), crate::Error>,
 ) -> anyhow::Result<bool> {
     loop {
-        match send(TICK) {
+        match send(SEND_SLICE) {
             Ok(()) => return Ok(true),
             Err(crate::Error::Timeout) if stop.load(Ordering::SeqCst) => return Ok(false),
             Err(crate::Error::Timeout) => {}
@@ -207,10 +212,10 @@ pub fn send_or_stop(
 }
 
 /// Waits until every peer has taken what was sent ([`Node::flush`]), looking at the stop
-/// flag every [`TICK`]. Ok(false): the stop flag was set first.
+/// flag every [`SEND_SLICE`]. Ok(false): the stop flag was set first.
 pub fn flush_or_stop(node: &Node, stop: &AtomicBool) -> anyhow::Result<bool> {
     loop {
-        if node.flush(TICK)? {
+        if node.flush(SEND_SLICE)? {
             return Ok(true);
         }
         if stop.load(Ordering::SeqCst) {
@@ -233,7 +238,8 @@ pub fn finish_sending(node: &Node, stop: &AtomicBool, sent: u64) -> anyhow::Resu
         node.stop_timeout(INTERRUPTED_LINGER);
         return Ok(());
     }
-    node.stop_timeout(INTERRUPTED_LINGER);
+    // What the peers have not taken by now will not leave in time: go at once.
+    node.stop_timeout(Duration::ZERO);
     Err(Interrupted(format!(
         "{sent} messages were sent, and not all of them were delivered"
     ))
@@ -242,7 +248,7 @@ pub fn finish_sending(node: &Node, stop: &AtomicBool, sent: u64) -> anyhow::Resu
 
 /// How long a stop on Ctrl-C or SIGTERM gives queued messages to leave: a user who
 /// interrupts wants the command gone within a blink, and a backed-up link will not drain.
-pub const INTERRUPTED_LINGER: Duration = Duration::from_millis(50);
+pub const INTERRUPTED_LINGER: Duration = Duration::from_millis(25);
 
 /// Waits until `ready` holds, the deadline passes, or the stop flag is set, reading (and
 /// dropping) the node's events meanwhile. Returns whether `ready` held.
