@@ -35,9 +35,7 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     assert_eq!(e["endpoint"], q.ready["endpoint"]);
     let e = q.expect("ENTER proc-a", js("enter", p.uuid));
     assert_eq!(e["headers"], json!({"X-Proc": "a", "X-Eq": "k=v"}));
-    q.expect("JOIN proc-a G", |v| {
-        js("join", p.uuid)(v) && v["group"] == "G"
-    });
+    q.expect("JOIN proc-a G", jsg("join", p.uuid, "G"));
     let e = p.expect("ENTER local", js("enter", local.uuid()));
     assert_eq!(e["headers"], json!({"X-Local": "yes"}));
     assert_eq!(e["endpoint"], local.endpoint());
@@ -82,12 +80,8 @@ fn processes_discover_each_other_and_exchange_binary_content() {
 
     // Groups: local joins G; a shout from proc-a reaches local but not proc-b (not in G).
     local.join("G").unwrap();
-    p.expect("JOIN local G", |v| {
-        js("join", local.uuid())(v) && v["group"] == "G"
-    });
-    q.expect("JOIN local G", |v| {
-        js("join", local.uuid())(v) && v["group"] == "G"
-    });
+    p.expect("JOIN local G", jsg("join", local.uuid(), "G"));
+    q.expect("JOIN local G", jsg("join", local.uuid(), "G"));
     p.shout("G", &content);
     let e = il.expect("SHOUT from proc-a", is_shout(p.uuid));
     assert_eq!(
@@ -119,9 +113,7 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     // LEAVE crosses the process boundary too.
     p.leave("G");
     il.expect("LEAVE proc-a G", is_leave(p.uuid, "G"));
-    q.expect("LEAVE proc-a G", |v| {
-        js("leave", p.uuid)(v) && v["group"] == "G"
-    });
+    q.expect("LEAVE proc-a G", jsg("leave", p.uuid, "G"));
     assert_eq!(local.peers_by_group("G"), Vec::<Uuid>::new());
 
     assert!(p.stop().success());

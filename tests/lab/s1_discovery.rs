@@ -8,11 +8,7 @@ fn s1_three_hosts_discover_join_whisper_and_shout() {
         return;
     };
     let port = 48010;
-    let t = Timers {
-        interval: 0.1,
-        evasive: 1.0,
-        expired: 3.0,
-    };
+    let t = Timers::new(0.1, 1.0, 3.0);
     let mut lab = Lab::new("s1", 1);
     let hosts: Vec<Host> = (0..3).map(|_| lab.add_host()).collect();
     let t0 = Instant::now();
@@ -55,7 +51,7 @@ fn s1_three_hosts_discover_join_whisper_and_shout() {
     p[0].join("G");
     p[1].join("G");
     for (i, who) in [(1, a), (2, a), (0, b), (2, b)] {
-        p[i].expect("JOIN G", |v| js("join", who)(v) && v["group"] == "G");
+        p[i].expect("JOIN G", jsg("join", who, "G"));
     }
 
     // Whisper across the bridge, multi-frame binary content (one frame over 64 KiB).

@@ -8,11 +8,7 @@ fn s2_killed_node_is_evasive_then_exits_within_expired_plus_reap() {
         return;
     };
     let port = 48020;
-    let t = Timers {
-        interval: 0.1,
-        evasive: 1.0,
-        expired: 3.0,
-    };
+    let t = Timers::new(0.1, 1.0, 3.0);
     let mut lab = Lab::new("s2", 2);
     let hosts: Vec<Host> = (0..3).map(|_| lab.add_host()).collect();
     let mut p: Vec<Peer> = ["a", "b", "victim"]

@@ -8,11 +8,7 @@ fn s3_partition_exits_both_sides_and_heal_reenters_once() {
         return;
     };
     let port = 48030;
-    let t = Timers {
-        interval: 0.1,
-        evasive: 0.5,
-        expired: 2.0,
-    };
+    let t = Timers::new(0.1, 0.5, 2.0);
     let mut lab = Lab::new("s3", 3);
     let hosts: Vec<Host> = (0..3).map(|_| lab.add_host()).collect();
     let mut p: Vec<Peer> = ["a", "b", "c"]
@@ -81,12 +77,8 @@ fn s3_partition_exits_both_sides_and_heal_reenters_once() {
         last = last.max(t1.elapsed());
     }
     figure!("s3 heal: all ENTER again within {}", secs(last));
-    p[0].expect("JOIN c G after heal", |v| {
-        js("join", c)(v) && v["group"] == "G"
-    });
-    p[2].expect("JOIN a G after heal", |v| {
-        js("join", a)(v) && v["group"] == "G"
-    });
+    p[0].expect("JOIN c G after heal", jsg("join", c, "G"));
+    p[2].expect("JOIN a G after heal", jsg("join", a, "G"));
     // Messages flow both ways.
     p[2].whisper(a, &[b"c back".to_vec()]);
     let e = p[0].expect("WHISPER c->a", js("whisper", c));

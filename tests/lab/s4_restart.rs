@@ -10,11 +10,7 @@ fn s4_restart_on_the_same_address_exits_old_uuid_enters_new() {
     let port = 48040;
     // A long expired timeout: the old peer's EXIT must come from seeing the new UUID on
     // its endpoint, not from expiry.
-    let t = Timers {
-        interval: 0.1,
-        evasive: 2.0,
-        expired: 20.0,
-    };
+    let t = Timers::new(0.1, 2.0, 20.0);
     let mut lab = Lab::new("s4", 4);
     let ha = lab.add_host();
     let hb = lab.add_host();

@@ -11,11 +11,7 @@ fn s5_lossy_link_discovers_and_delivers_10000_whispers_in_order() {
     // TCP recovers lost segments, but a segment lost several times waits for exponential
     // retransmit backoff (0.2 s, 0.4 s, ... ) with nothing arriving meanwhile: the
     // timeouts on this link are long enough that "the link holds".
-    let t = Timers {
-        interval: 0.2,
-        evasive: 5.0,
-        expired: 30.0,
-    };
+    let t = Timers::new(0.2, 5.0, 30.0);
     let mut lab = Lab::new("s5", 5);
     let ha = lab.add_host();
     let hb = lab.add_host();

@@ -12,11 +12,7 @@ fn s6_fifty_hosts_each_see_all_49_others() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let t = Timers {
-        interval: 0.5,
-        evasive: 3.0,
-        expired: 15.0,
-    };
+    let t = Timers::new(0.5, 3.0, 15.0);
     // Declared before the lab: restored after the hosts are gone.
     let room = NeighbourRoom::at_least((n * n) as u32 + 512);
     if !room.describe().is_empty() {

@@ -11,11 +11,7 @@ fn s7_unmodified_pyre_host_interoperates() {
         return;
     };
     let port = 48070;
-    let t = Timers {
-        interval: 0.2,
-        evasive: 1.0,
-        expired: 4.0,
-    };
+    let t = Timers::new(0.2, 1.0, 4.0);
     let mut lab = Lab::new("s7", 7);
     let hp = lab.add_host();
     let h1 = lab.add_host();
@@ -63,8 +59,8 @@ fn s7_unmodified_pyre_host_interoperates() {
         "s7 pyre + 2 Rust hosts all see all {} after the first start",
         secs(t0.elapsed())
     );
-    r1.expect("JOIN pyre G", |v| js("join", pu)(v) && v["group"] == "G");
-    py_peer.expect("JOIN r1 G", |v| js("join", u1)(v) && v["group"] == "G");
+    r1.expect("JOIN pyre G", jsg("join", pu, "G"));
+    py_peer.expect("JOIN r1 G", jsg("join", u1, "G"));
 
     let content = tricky_content_small();
     py_peer.whisper(u2, &content);

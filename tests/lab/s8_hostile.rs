@@ -9,24 +9,14 @@ fn s8_hostile_input_is_counted_dropped_and_survived() {
         return;
     };
     let port = 48080;
-    let t = Timers {
-        interval: 0.1,
-        evasive: 1.0,
-        expired: 3.0,
-    };
+    let t = Timers::new(0.1, 1.0, 3.0);
     let mut lab = Lab::new("s8", 8);
     let hv = lab.add_host();
     let hg = lab.add_host();
     let hr = lab.add_host();
     let hn = lab.add_host();
     let log = std::env::temp_dir().join(format!("zl{}-s8-victim.log", std::process::id()));
-    struct RemoveOnDrop(PathBuf);
-    impl Drop for RemoveOnDrop {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _log_guard = RemoveOnDrop(log.clone());
+    let _log_guard = TempFile(log.clone());
     let mut v = logged_peer(&hv, port, "victim", t, &log);
     let mut g = peer(&lab, &hg, port, "genuine", t, &[]);
     v.expect("ENTER genuine", js("enter", g.uuid));
@@ -40,16 +30,11 @@ fn s8_hostile_input_is_counted_dropped_and_survived() {
     let invalid = tried["invalid"].as_u64().unwrap();
     let curve = tried["curve"].as_u64().unwrap();
     let own = tried["own_uuid"].as_u64().unwrap();
-    let end = Instant::now() + DEADLINE;
-    let s1 = loop {
-        let s = stats(&mut v);
-        let done = stat(&s, "beacons_invalid") - stat(&s0, "beacons_invalid") >= invalid
-            && stat(&s, "beacons_curve") - stat(&s0, "beacons_curve") >= curve;
-        if done || Instant::now() > end {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let s1 = stats_until(
+        &mut v,
+        &s0,
+        &[("beacons_invalid", invalid), ("beacons_curve", curve)],
+    );
     let d = |k: &str, a: &Value, b: &Value| stat(b, k) - stat(a, k);
     figure!(
         "s8 beacons tried: {tried}; victim counted invalid +{} curve +{} own +{} (own includes its own looped-back beacons)",
@@ -81,17 +66,12 @@ fn s8_hostile_input_is_counted_dropped_and_survived() {
         tried["unexpected"].as_u64().unwrap(),
         tried["gaps"].as_u64().unwrap(),
     );
-    let end = Instant::now() + DEADLINE;
-    let s2 = loop {
-        let s = stats(&mut v);
-        let done = d("messages_invalid", &s1, &s) >= invalid
-            && d("messages_unexpected", &s1, &s) >= unexpected
-            && d("sequence_gaps", &s1, &s) >= gaps;
-        if done || Instant::now() > end {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let wants = [
+        ("messages_invalid", invalid),
+        ("messages_unexpected", unexpected),
+        ("sequence_gaps", gaps),
+    ];
+    let s2 = stats_until(&mut v, &s1, &wants);
     figure!(
         "s8 messages tried: {tried}; victim counted invalid +{} unexpected +{} gaps +{}",
         d("messages_invalid", &s1, &s2),

@@ -8,11 +8,7 @@ fn s9_more_than_65536_messages_on_one_link_wrap_without_exit() {
         return;
     };
     let port = 48090;
-    let t = Timers {
-        interval: 0.1,
-        evasive: 2.0,
-        expired: 10.0,
-    };
+    let t = Timers::new(0.1, 2.0, 10.0);
     let mut lab = Lab::new("s9", 9);
     let ha = lab.add_host();
     let hb = lab.add_host();

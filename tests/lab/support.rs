@@ -48,6 +48,15 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// Beacon interval, evasive and expired timeouts, in seconds.
+    pub fn new(interval: f64, evasive: f64, expired: f64) -> Timers {
+        Timers {
+            interval,
+            evasive,
+            expired,
+        }
+    }
+
     pub fn args(&self) -> Vec<String> {
         vec![
             "--interval".into(),
@@ -213,6 +222,29 @@ pub fn sorted(mut v: Vec<Uuid>) -> Vec<Uuid> {
 pub fn stats(p: &mut Peer) -> Value {
     p.send(json!({"cmd": "stats"}));
     p.expect("stats", |v| v["type"] == "stats")
+}
+
+/// Polls the peer's counters until each `(counter, n)` grew by at least `n` since `base`,
+/// or [`DEADLINE`] passed; returns the last counters (the caller checks the figures).
+pub fn stats_until(p: &mut Peer, base: &Value, wants: &[(&str, u64)]) -> Value {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let s = stats(p);
+        let done = wants.iter().all(|(k, n)| stat(&s, k) - stat(base, k) >= *n);
+        if done || Instant::now() > end {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A file removed when dropped (also when the test fails).
+pub struct TempFile(pub PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 pub fn stat(s: &Value, k: &str) -> u64 {
