@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use zre::{uuid_hex, Event, Uuid};
+use zre::{Event, Uuid};
 
 /// Skips (or fails, under `ZRE_REQUIRE_PYRE=1`) when pyre is missing.
 macro_rules! pyre_or_skip {
@@ -25,14 +25,6 @@ macro_rules! pyre_or_skip {
             None => return,
         }
     };
-}
-
-fn is_group(
-    kind: &'static str,
-    peer: Uuid,
-    group: &'static str,
-) -> impl Fn(&serde_json::Value) -> bool {
-    move |v| js(kind, peer)(v) && v["group"] == group
 }
 
 #[test]
@@ -118,27 +110,27 @@ fn groups_join_and_leave_both_ways() {
     inode.expect("ENTER pyro", is_enter(p.uuid));
     inode.expect("JOIN pyro PG (HELLO)", is_join(p.uuid, "PG"));
     p.expect("ENTER rusty", js("enter", node.uuid()));
-    p.expect("JOIN rusty RG", is_group("join", node.uuid(), "RG"));
+    p.expect("JOIN rusty RG", jsg("join", node.uuid(), "RG"));
     assert_eq!(node.peers_by_group("PG"), vec![p.uuid]);
 
     // Rust -> pyre. Every JOIN/LEAVE carries status+1; pyre raises (a crash line, which
     // fails the test) on any mismatch, so several changes in a row check our status byte.
     node.join("G").unwrap();
-    p.expect("JOIN rusty G", is_group("join", node.uuid(), "G"));
+    p.expect("JOIN rusty G", jsg("join", node.uuid(), "G"));
     node.leave("G").unwrap();
-    p.expect("LEAVE rusty G", is_group("leave", node.uuid(), "G"));
+    p.expect("LEAVE rusty G", jsg("leave", node.uuid(), "G"));
     node.leave("RG").unwrap();
-    p.expect("LEAVE rusty RG", is_group("leave", node.uuid(), "RG"));
+    p.expect("LEAVE rusty RG", jsg("leave", node.uuid(), "RG"));
     node.join("G").unwrap();
-    let e = p.expect("JOIN rusty G again", is_group("join", node.uuid(), "G"));
+    let e = p.expect("JOIN rusty G again", jsg("join", node.uuid(), "G"));
     assert_eq!(e["name"], "rusty");
 
     // pyre -> Rust.
-    p.send(json!({"cmd": "join", "group": "G"}));
+    p.join("G");
     let e = inode.expect("JOIN pyro G", is_join(p.uuid, "G"));
     assert_eq!(e.name(), "pyro");
     assert_eq!(node.peers_by_group("G"), vec![p.uuid]);
-    p.send(json!({"cmd": "leave", "group": "PG"}));
+    p.leave("PG");
     inode.expect("LEAVE pyro PG", is_leave(p.uuid, "PG"));
     assert_eq!(node.peers_by_group("PG"), Vec::<Uuid>::new());
     assert_eq!(
@@ -163,8 +155,7 @@ fn whisper_and_shout_both_ways_with_binary_frames() {
     let mut inode = inbox(&node, "rusty");
     inode.expect("ENTER pyro", is_enter(p.uuid));
     p.expect("ENTER rusty", js("enter", node.uuid()));
-    p.expect("JOIN rusty G", is_group("join", node.uuid(), "G"));
-    let hex = uuid_hex(&node.uuid());
+    p.expect("JOIN rusty G", jsg("join", node.uuid(), "G"));
 
     // Rust -> pyre: empty frames first/middle/last, all 256 byte values, a 70 kB frame.
     node.whisper(p.uuid, tricky_content()).unwrap();
@@ -178,7 +169,7 @@ fn whisper_and_shout_both_ways_with_binary_frames() {
 
     // pyre -> Rust.
     let small = tricky_content_small();
-    p.send(json!({"cmd": "whisper", "peer": hex, "frames": b64(&small)}));
+    p.whisper(node.uuid(), &small);
     let e = inode.expect("WHISPER from pyro", is_whisper(p.uuid));
     assert_eq!(
         e,
@@ -189,7 +180,7 @@ fn whisper_and_shout_both_ways_with_binary_frames() {
         }
     );
     let one: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    p.send(json!({"cmd": "shout", "group": "G", "frames": b64(&one)}));
+    p.shout("G", &one);
     let e = inode.expect("SHOUT from pyro", is_shout(p.uuid));
     assert_eq!(
         e,
@@ -210,7 +201,7 @@ fn whisper_and_shout_both_ways_with_binary_frames() {
         assert_eq!(frames_of(&e), vec![i.to_be_bytes().to_vec()]);
     }
     for i in 0..200u32 {
-        p.send(json!({"cmd": "shout", "group": "G", "frames": b64(&[i.to_be_bytes().to_vec()])}));
+        p.shout("G", &[i.to_be_bytes().to_vec()]);
     }
     for i in 0..200u32 {
         let e = inode.expect(&format!("shout #{i}"), is_shout(p.uuid));
@@ -288,7 +279,6 @@ fn idle_pyre_peer_answers_pings_and_stays() {
     node.whisper_str(p.uuid, "still there?").unwrap();
     p.expect("WHISPER after idling", js("whisper", node.uuid()));
     let stray: Vec<_> = p
-        .inbox
         .pending()
         .into_iter()
         .filter(|v| v["type"] == "exit")
@@ -371,4 +361,27 @@ fn zre_ping_against_pyre_answering_like_zpinger() {
     });
     // zre-ping stopped cleanly: pyre saw us leave.
     pyre.expect("our exit", |v| v["type"] == "exit");
+}
+
+#[test]
+fn pyre_peer_selftest_two_pyre_nodes_on_loopback() {
+    // The test double itself, with no Rust node: two pyre_peer.py processes find each
+    // other, exchange binary and text content in the tools' NDJSON, and every socket they
+    // open is on 127.0.0.0/8 (tests/interop/selftest_pyre_peer.py, checked with `ss`).
+    let py = pyre_or_skip!("pyre_peer_selftest_two_pyre_nodes_on_loopback");
+    let out = std::process::Command::new(&py)
+        .arg("-u")
+        .arg(interop_script("selftest_pyre_peer.py"))
+        .arg("47209")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run selftest_pyre_peer.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "selftest_pyre_peer.py failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\nOK: discovery"), "{stdout}");
 }

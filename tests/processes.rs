@@ -1,4 +1,5 @@
-//! Nodes in separate processes (`examples/peer`, driven by JSON lines), together with
+//! Nodes in separate processes (the test double `zre-test-peer`, which prints the tools'
+//! NDJSON and takes JSON commands), together with
 //! in-process nodes, on loopback; each test on its own beacon port (47100-47199). They
 //! prove the node works across process boundaries, that a graceful stop (command or
 //! SIGTERM) is an EXIT at once, and that a killed process is EVASIVE, SILENT, then EXIT.
@@ -34,9 +35,7 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     assert_eq!(e["endpoint"], q.ready["endpoint"]);
     let e = q.expect("ENTER proc-a", js("enter", p.uuid));
     assert_eq!(e["headers"], json!({"X-Proc": "a", "X-Eq": "k=v"}));
-    q.expect("JOIN proc-a G", |v| {
-        js("join", p.uuid)(v) && v["group"] == "G"
-    });
+    q.expect("JOIN proc-a G", jsg("join", p.uuid, "G"));
     let e = p.expect("ENTER local", js("enter", local.uuid()));
     assert_eq!(e["headers"], json!({"X-Local": "yes"}));
     assert_eq!(e["endpoint"], local.endpoint());
@@ -66,13 +65,13 @@ fn processes_discover_each_other_and_exchange_binary_content() {
 
     // Whisper process -> process, process -> in-process, and back, with binary frames.
     let content = tricky_content();
-    p.send(json!({"cmd": "whisper", "peer": zre::uuid_hex(&q.uuid), "frames": b64(&content)}));
+    p.whisper(q.uuid, &content);
     let e = q.expect("WHISPER from proc-a", js("whisper", p.uuid));
     assert_eq!(frames_of(&e), content);
     assert_eq!(e["name"], "proc-a");
     // One empty frame (zero frames are refused: Error::NoContent).
     let empty = vec![Vec::new()];
-    p.send(json!({"cmd": "whisper", "peer": zre::uuid_hex(&local.uuid()), "frames": b64(&empty)}));
+    p.whisper(local.uuid(), &empty);
     let e = il.expect("empty WHISPER from proc-a", is_whisper(p.uuid));
     assert_eq!(e.content(), Some(&empty));
     local.whisper(q.uuid, content.clone()).unwrap();
@@ -81,13 +80,9 @@ fn processes_discover_each_other_and_exchange_binary_content() {
 
     // Groups: local joins G; a shout from proc-a reaches local but not proc-b (not in G).
     local.join("G").unwrap();
-    p.expect("JOIN local G", |v| {
-        js("join", local.uuid())(v) && v["group"] == "G"
-    });
-    q.expect("JOIN local G", |v| {
-        js("join", local.uuid())(v) && v["group"] == "G"
-    });
-    p.send(json!({"cmd": "shout", "group": "G", "frames": b64(&content)}));
+    p.expect("JOIN local G", jsg("join", local.uuid(), "G"));
+    q.expect("JOIN local G", jsg("join", local.uuid(), "G"));
+    p.shout("G", &content);
     let e = il.expect("SHOUT from proc-a", is_shout(p.uuid));
     assert_eq!(
         e,
@@ -103,14 +98,11 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     assert_eq!(e["group"], "G");
     assert_eq!(frames_of(&e), vec![b"from local".to_vec()]);
     // proc-b is in no group: a whisper after the shouts arrives with no shout before it.
-    p.send(
-        json!({"cmd": "whisper", "peer": zre::uuid_hex(&q.uuid), "frames": b64(&[b"m".to_vec()])}),
-    );
+    p.whisper(q.uuid, &[b"m".to_vec()]);
     local.whisper_str(q.uuid, "m").unwrap();
     q.expect("marker from proc-a", js("whisper", p.uuid));
     q.expect("marker from local", js("whisper", local.uuid()));
     let shouts: Vec<_> = q
-        .inbox
         .pending()
         .into_iter()
         .filter(|v| v["type"] == "shout")
@@ -119,11 +111,9 @@ fn processes_discover_each_other_and_exchange_binary_content() {
     assert!(shouts.is_empty(), "proc-b got shouts: {shouts:?}");
 
     // LEAVE crosses the process boundary too.
-    p.send(json!({"cmd": "leave", "group": "G"}));
+    p.leave("G");
     il.expect("LEAVE proc-a G", is_leave(p.uuid, "G"));
-    q.expect("LEAVE proc-a G", |v| {
-        js("leave", p.uuid)(v) && v["group"] == "G"
-    });
+    q.expect("LEAVE proc-a G", jsg("leave", p.uuid, "G"));
     assert_eq!(local.peers_by_group("G"), Vec::<Uuid>::new());
 
     assert!(p.stop().success());
@@ -168,7 +158,7 @@ fn sigterm_is_a_graceful_stop() {
     io.expect("ENTER termed", is_enter(p.uuid));
     p.terminate();
     io.expect("EXIT termed", is_exit(p.uuid));
-    p.expect("its STOP line", js("stop", p.uuid));
+    p.expect("its STOP line", |v| v["type"] == "stop");
     assert!(p.wait().success());
 }
 
@@ -208,7 +198,7 @@ fn killed_process_is_evasive_then_silent_then_exits() {
 
 #[test]
 fn four_processes_all_see_all() {
-    let mut peers: Vec<JsonPeer> = (0..4)
+    let mut peers: Vec<Peer> = (0..4)
         .map(|i| rust_peer(47105, &format!("p{i}"), &["--group", "ALL"]))
         .collect();
     let uuids: Vec<Uuid> = peers.iter().map(|p| p.uuid).collect();
@@ -226,7 +216,7 @@ fn four_processes_all_see_all() {
         want.sort();
         assert_eq!(p.peers(), want, "p{i}'s peers");
     }
-    peers[3].send(json!({"cmd": "shout", "group": "ALL", "frames": b64(&tricky_content_small())}));
+    peers[3].shout("ALL", &tricky_content_small());
     for p in &mut peers[..3] {
         let e = p.expect("SHOUT from p3", js("shout", uuids[3]));
         assert_eq!(frames_of(&e), tricky_content_small());

@@ -1,7 +1,11 @@
-//! Shared by the `cli_*` tests: spawn a binary on loopback, read its NDJSON, reap it.
+//! The one child-process harness: spawn a program, read its NDJSON, reap it. The `cli_*`
+//! tests use it directly on the `zre-*` binaries; `tests/common/peer.rs` is a thin layer
+//! over it for the test doubles (`zre-test-peer`, `pyre_peer.py`), which speak the same
+//! NDJSON.
 //!
-//! Every node runs with `--interface lo` and the test's own beacon port; every child is
-//! killed (by its PID) and reaped when its guard drops, also when a test fails.
+//! Every node runs with `--interface lo` (or in a lab namespace) and the test's own beacon
+//! port; every child is killed (by its PID) and reaped when its guard drops, also when a
+//! test fails. `ZRE_TEST_TRACE=1` echoes every line read to stderr.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -68,25 +72,47 @@ impl Proc {
             args.windows(2).any(|w| w == ["--interface", "lo"]) || args.contains(&"--help"),
             "every node runs on lo: {args:?}"
         );
-        let mut child = Command::new(bin)
-            .args(&args)
+        let mut cmd = Command::new(bin);
+        cmd.args(&args)
             .env_remove("ZRE_INTERFACE")
             .env_remove("ZRE_PORT")
-            .env_remove("NO_COLOR")
+            .env_remove("NO_COLOR");
+        let name = Path::new(bin)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Proc::start(name, cmd, stdin, read)
+    }
+
+    /// Spawns a prepared command (stdin a pipe, stdout and stderr captured) under `name`:
+    /// for children that do not run on `lo` by a flag, such as the lab's, which run in a
+    /// network namespace, or pyre_peer.py. The caller is responsible for its network.
+    pub fn command(name: &str, cmd: Command) -> Proc {
+        Proc::start(name.to_string(), cmd, true, true)
+    }
+
+    fn start(name: String, mut cmd: Command, stdin: bool, read: bool) -> Proc {
+        let mut child = cmd
             .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {name} ({cmd:?}): {e}"));
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take().expect("stdout");
         if !read {
             drop(out);
         } else {
+            let trace = std::env::var_os("ZRE_TEST_TRACE")
+                .is_some()
+                .then(|| name.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines() {
                     match line {
                         Ok(l) => {
+                            if let Some(name) = &trace {
+                                eprintln!("{name} -> {l}");
+                            }
                             if tx.send(l).is_err() {
                                 return;
                             }
@@ -110,10 +136,6 @@ impl Proc {
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let name = Path::new(bin)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         Proc {
             name,
             stdin: child.stdin.take(),
@@ -152,7 +174,8 @@ impl Proc {
         self.stdin = None;
     }
 
-    fn context(&self) -> String {
+    /// Its name, PID, what it printed and its stderr: for failure messages.
+    pub fn context(&self) -> String {
         format!(
             "{} (pid {}) printed:\n{}\nstderr:\n{}",
             self.name,
@@ -227,6 +250,14 @@ impl Proc {
                 panic!("did not exit within {DEADLINE:?}; {}", self.context());
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it with SIGKILL (by PID) and reaps it: no goodbye, it just vanishes.
+    pub fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
         }
     }
 

@@ -12,28 +12,33 @@ Usage:
              selection is used; that is refused unless this process runs in a
              network namespace other than PID 1's (override: --allow-host-net).
 
-stdout: one JSON object per line, flushed.
+stdout: one JSON object per line, flushed: after a ready line, every event as
+zre-listen prints it (the tools' NDJSON, see src/cli/mod.rs), so the tests read
+this and tests/doubles/peer.rs with the same predicates.
   {"type":"ready","uuid":HEX,"name":..,"endpoint":..,"port":BEACON_PORT}
-  {"type":"enter","peer":HEX,"name":..,"headers":{..},"endpoint":..}
-  {"type":"exit","peer":HEX,"name":..}
-  {"type":"join"|"leave","peer":HEX,"name":..,"group":..}
-  {"type":"whisper","peer":HEX,"name":..,"frames":[base64,..]}
-  {"type":"shout","peer":HEX,"name":..,"group":..,"frames":[base64,..]}
-  {"type":"stop","peer":OWN HEX,"name":..}
+  {"type":"enter","time":T,"peer":HEX,"name":..,"endpoint":..,"headers":{..}}
+  {"type":"exit","time":T,"peer":HEX,"name":..}
+  {"type":"join"|"leave","time":T,"peer":HEX,"name":..,"group":..}
+  {"type":"whisper","time":T,"peer":HEX,"name":..,"frames":[F,..](,"text":..)}
+  {"type":"shout","time":T,"peer":HEX,"name":..,"group":..,"frames":[F,..](,"text":..)}
+  {"type":"stop","time":T}
   {"type":"peers","peers":[HEX,..]}           (reply to the peers command)
   {"type":"error","error":..}                  (bad command; pyre untouched)
   {"type":"crash","thread":..,"error":..}      (a pyre thread died: pyre is dead)
-  HEX = 32 uppercase hex digits. pyre itself never emits EVASIVE/SILENT.
-stdin: one JSON object per line.
+  HEX = 32 uppercase hex digits; T = RFC 3339 UTC with milliseconds; F = a frame,
+  {"text":..} if it is UTF-8, else {"base64":..}; "text" only when the content is
+  one UTF-8 frame. pyre itself never emits EVASIVE/SILENT.
+stdin: one JSON object per line; content as zre-whisper --json reads it.
   {"cmd":"join","group":G}  {"cmd":"leave","group":G}
-  {"cmd":"whisper","peer":HEX,"frames":[base64,..]}
-  {"cmd":"shout","group":G,"frames":[base64,..]}
+  {"cmd":"whisper","peer":HEX,"frames":[F,..]} (or "text":..)
+  {"cmd":"shout","group":G,"frames":[F,..]}    (or "text":..)
   {"cmd":"peers"}  {"cmd":"stop"}   (EOF on stdin or SIGTERM = stop; exit 0)
 exit status: 0 after a graceful stop; 2 if a pyre thread had crashed (pyre
 cannot be stopped then); 3 if the loopback guard refused a non-127 UDP send.
 """
 import argparse
 import base64
+import datetime
 import ipaddress
 import json
 import logging
@@ -64,8 +69,36 @@ def hexid(b):
     return uuid.UUID(bytes=b).hex.upper()
 
 
-def b64(frames):
-    return [base64.b64encode(f).decode("ascii") for f in frames]
+def now_rfc3339():
+    t = datetime.datetime.now(datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def frame_json(f):
+    try:
+        return {"text": f.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(f).decode("ascii")}
+
+
+def add_content(ev, frames):
+    """frames, and text when the content is one UTF-8 frame (as zre-listen)."""
+    ev["frames"] = [frame_json(f) for f in frames]
+    if len(frames) == 1 and "text" in ev["frames"][0]:
+        ev["text"] = ev["frames"][0]["text"]
+
+
+def content_of(c):
+    """A command's content, as zre-whisper --json reads it: frames, else text."""
+    if "frames" in c:
+        out = []
+        for f in c["frames"]:
+            if "text" in f:
+                out.append(f["text"].encode("utf-8"))
+            else:
+                out.append(base64.b64decode(f["base64"], validate=True))
+        return out
+    return [c["text"].encode("utf-8")]
 
 
 # ---------------------------------------------------------------- patches
@@ -141,20 +174,25 @@ def in_private_netns():
 
 
 def parse_event(f):
+    """pyre's event frames as zre-listen prints the event (same keys, same order)."""
     kind = f[0].decode()
-    ev = {"type": kind.lower(), "peer": hexid(f[1]), "name": f[2].decode()}
+    ev = {"type": kind.lower(), "time": now_rfc3339()}
+    if kind == "STOP":
+        return ev
+    ev["peer"] = hexid(f[1])
+    ev["name"] = f[2].decode()
     if kind == "ENTER":
-        ev["headers"] = json.loads(f[3].decode())
         ev["endpoint"] = f[4].decode()
+        ev["headers"] = json.loads(f[3].decode())
     elif kind in ("JOIN", "LEAVE"):
         ev["group"] = f[3].decode()
     elif kind == "WHISPER":
-        ev["frames"] = b64(f[3:])
+        add_content(ev, f[3:])
     elif kind == "SHOUT":
         ev["group"] = f[3].decode()
-        ev["frames"] = b64(f[4:])
+        add_content(ev, f[4:])
     elif len(f) > 3:
-        ev["extra"] = b64(f[3:])
+        ev["extra"] = [frame_json(x) for x in f[3:]]
     return ev
 
 
@@ -232,8 +270,7 @@ def main():
         if args.zpinger and not crashed.is_set():
             if ev.get("type") == "enter":
                 node.whisper(uuid.UUID(hex=ev["peer"]), [b"Hello"])
-            elif ev.get("type") == "whisper" and \
-                    [base64.b64decode(f) for f in ev.get("frames", [])][:1] == [b"Hello"]:
+            elif ev.get("type") == "whisper" and ev["frames"][:1] == [{"text": "Hello"}]:
                 node.shout("GLOBAL", [b"Hello"])
 
     def handle_cmd(line):
@@ -249,7 +286,7 @@ def main():
             elif cmd == "leave":
                 node.leave(c["group"])
             elif cmd in ("whisper", "shout"):
-                frames = [base64.b64decode(x, validate=True) for x in c["frames"]]
+                frames = content_of(c)
                 if not frames:
                     # pyre's send_multipart([]) raises IndexError; refuse instead
                     raise ValueError("at least one content frame is required")

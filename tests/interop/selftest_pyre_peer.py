@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Self-test of pyre_peer.py without any Rust: two pyre peers on loopback.
 
-Run: .venv/bin/python tests/interop/selftest_pyre_peer.py [BEACON_PORT]
-Checks discovery, headers, join, multi-frame binary whisper/shout both ways,
-leave, stop -> exit, and that every socket of both peers is on 127.x.
+Run by tests/interop.rs (pyre_peer_selftest_two_pyre_nodes_on_loopback), or by hand:
+  .venv/bin/python tests/interop/selftest_pyre_peer.py [BEACON_PORT]
+Checks discovery, headers, join, multi-frame binary whisper/shout both ways in
+the tools' NDJSON (frames as {"text"}/{"base64"}, "text" for one UTF-8 frame),
+leave, stop -> exit, and that every socket of both peers is on 127.x (ss).
+Exit status 0 when all of it holds.
 """
 import base64
 import json
@@ -71,7 +74,28 @@ def check_loopback_only(pids):
 
 frames_a = [b"\x00\x01\x02", b"", bytes(range(256)), "héllo".encode()]
 frames_b = [b"\xff" * 3, b"second", b"\x00"]
-enc = lambda fs: [base64.b64encode(f).decode() for f in fs]
+frames_c = ["one frame ✓".encode()]
+enc = lambda fs: [{"base64": base64.b64encode(f).decode()} for f in fs]
+
+
+def dec(ev):
+    """The frames of an NDJSON event; checks text/base64 and the text field."""
+    out = []
+    for f in ev["frames"]:
+        if "text" in f:
+            out.append(f["text"].encode("utf-8"))
+        else:
+            b = base64.b64decode(f["base64"])
+            try:
+                b.decode("utf-8")
+                raise AssertionError("UTF-8 frame as base64: %r" % ev)
+            except UnicodeDecodeError:
+                pass
+            out.append(b)
+    one_text = len(out) == 1 and "text" in ev["frames"][0]
+    assert ("text" in ev) == one_text, ev
+    assert list(ev)[:2] == ["type", "time"], ev
+    return out
 
 t0 = time.time()
 a = Peer("alice", "--header", "X-A=1", "--header", "X-B=two", "--group", "GLOBAL")
@@ -90,17 +114,21 @@ a.expect("join", peer=b.uuid, group="GLOBAL")
 
 a.send(cmd="whisper", peer=b.uuid, frames=enc(frames_a))
 w = b.expect("whisper", peer=a.uuid)
-assert [base64.b64decode(x) for x in w["frames"]] == frames_a, w
+assert dec(w) == frames_a, w
 b.send(cmd="whisper", peer=a.uuid, frames=enc(frames_b))
 w = a.expect("whisper", peer=b.uuid)
-assert [base64.b64decode(x) for x in w["frames"]] == frames_b, w
+assert dec(w) == frames_b, w
 
 a.send(cmd="shout", group="GLOBAL", frames=enc(frames_a))
 s = b.expect("shout", peer=a.uuid, group="GLOBAL")
-assert [base64.b64decode(x) for x in s["frames"]] == frames_a, s
+assert dec(s) == frames_a, s
 b.send(cmd="shout", group="GLOBAL", frames=enc(frames_b))
 s = a.expect("shout", peer=b.uuid, group="GLOBAL")
-assert [base64.b64decode(x) for x in s["frames"]] == frames_b, s
+assert dec(s) == frames_b, s
+
+a.send(cmd="whisper", peer=b.uuid, text="one frame ✓")
+w = b.expect("whisper", peer=a.uuid)
+assert dec(w) == frames_c and w["text"] == "one frame ✓", w
 
 b.send(cmd="leave", group="GLOBAL")
 a.expect("leave", peer=b.uuid, group="GLOBAL")
@@ -112,12 +140,12 @@ for r in rows:
 
 t1 = time.time()
 b.send(cmd="stop")
-b.expect("stop", peer=b.uuid)
+b.expect("stop")
 a.expect("exit", peer=b.uuid)
 t_exit = time.time() - t1
 assert b.p.wait(5) == 0
 a.p.stdin.close()                                    # EOF = stop
-a.expect("stop", peer=a.uuid)
+a.expect("stop")
 assert a.p.wait(5) == 0
 print("OK: discovery (both ENTER) %.2fs after start, EXIT %.2fs after stop"
       % (t_disc, t_exit))

@@ -1,8 +1,8 @@
-//! A hostile ZRE sender for the network-namespace lab (`tests/lab.rs`, scenario 8): it
+//! Test double: a hostile ZRE sender for the network-namespace lab (`tests/lab/`, s8): it
 //! sends malformed beacons and messages at a victim node and prints, as one JSON line, what
 //! it tried in each category, so the test can compare that with the victim's counters.
 //!
-//! Only ever run inside a lab namespace (`ip netns exec NS target/debug/examples/rogue ...`):
+//! Only ever run inside a lab namespace (`ip netns exec NS target/debug/zre-test-rogue ...`):
 //! it broadcasts to the address it is given.
 //!
 //! - `rogue beacons --to BCAST:PORT --victim HEX`: every size from 0 to 100 bytes (none a

@@ -1,8 +1,11 @@
-//! A `zre` node driven by JSON lines on stdin/stdout: the same protocol as
-//! `tests/interop/pyre_peer.py`, so a test can drive a Rust node in another process
-//! exactly as it drives a pyre node.
+//! Test double: a `zre` node in a child process, driven by JSON commands on stdin, printing
+//! its events as the tools' NDJSON (`zre::cli::output::event_json`, exactly what
+//! zre-listen prints; see `zre::cli`). `tests/interop/pyre_peer.py` speaks the same, so
+//! one set of predicates reads a Rust node and a pyre node in another process alike.
 //!
-//! Run: `cargo run --example peer -- --port 47999 --name alice --header X-A=1 --group G`
+//! Built by `cargo test` as the [[bin]] `zre-test-peer` (feature `test-doubles`, see
+//! Cargo.toml) and driven through `tests/common/peer.rs`. By hand:
+//! `cargo run --features test-doubles --bin zre-test-peer -- --port 47999 --name alice`
 //! (then type `{"cmd":"peers"}`; EOF, `{"cmd":"stop"}` or SIGTERM stops it).
 //!
 //! Flags: `--port PORT` (UDP beacon port, required, 5670 refused), `--name NAME`,
@@ -12,28 +15,26 @@
 //! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
-//!   `{"type":"ready","uuid":HEX,"name":..,"endpoint":..,"port":PORT}`
-//!   `{"type":"enter","peer":HEX,"name":..,"headers":{..},"endpoint":..}`
-//!   `{"type":"exit"|"evasive"|"silent","peer":HEX,"name":..}`
-//!   `{"type":"join"|"leave","peer":HEX,"name":..,"group":..}`
-//!   `{"type":"whisper","peer":HEX,"name":..,"frames":[base64,..]}`
-//!   `{"type":"shout","peer":HEX,"name":..,"group":..,"frames":[base64,..]}`
-//!   `{"type":"stop","peer":OWN HEX,"name":..}` (last line)
-//!   `{"type":"peers","peers":[HEX,..]}` (reply to the peers command)
+//!   `{"type":"ready","uuid":HEX,"name":..,"endpoint":..,"port":PORT}` (first line)
+//!   every event as zre-listen prints it: `enter` `exit` `join` `leave` `whisper` `shout`
+//!   `evasive` `silent`, and `stop` (last line); frames are `{"text":..}`/`{"base64":..}`
+//!   replies to commands, not events:
+//!   `{"type":"peers","peers":[HEX,..]}`
 //!   `{"type":"error","error":..,"line":..}` (a bad command; the node carries on)
-//!   `{"type":"stats",COUNTER:N,..}` (reply to stats: the node's receive/drop counters)
-//!   `{"type":"burst","sent":N}` (reply to burst, once all N whispers are queued)
-//!   `{"type":"tally","peers":{HEX:{"count":N,"next":N,"out_of_order":N}}}` (reply to tally)
-//! stdin: one JSON object per line.
+//!   `{"type":"stats",COUNTER:N,..}` (the node's receive/drop counters, `Node::stats`)
+//!   `{"type":"burst","sent":N}` (once all N whispers are queued)
+//!   `{"type":"tally","peers":{HEX:{"count":N,"next":N,"out_of_order":N}}}`
+//! stdin: one JSON command per line. Content is given as zre-shout/zre-whisper `--json`
+//! take it: `frames` (each `{"text":..}` or `{"base64":..}`), else `text`.
 //!   `{"cmd":"join","group":G}` `{"cmd":"leave","group":G}`
-//!   `{"cmd":"whisper","peer":HEX,"frames":[base64,..]}`
-//!   `{"cmd":"shout","group":G,"frames":[base64,..]}` `{"cmd":"peers"}` `{"cmd":"stop"}`
+//!   `{"cmd":"whisper","peer":HEX,"frames":[..]}` `{"cmd":"shout","group":G,"frames":[..]}`
+//!   `{"cmd":"peers"}` `{"cmd":"stop"}`
 //!   `{"cmd":"stats"}`; `{"cmd":"burst","peer":HEX,"count":N}` whispers N one-frame
 //!   messages "0", "1", ... "N-1" itself (for volumes JSON lines cannot carry);
 //!   `{"cmd":"tally"}` (with `--tally`: whispers of one decimal frame are not printed but
 //!   counted per peer, `next` being the number expected next and `out_of_order` the count
 //!   of numbers that were not the one expected).
-//! Unlike pyre, zero content frames are allowed. Exit status 0 after a graceful stop.
+//! Exit status 0 after a graceful stop.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -41,10 +42,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use clap::Parser;
 use serde_json::{json, Value};
+use zre::cli::input::parse_json_message;
+use zre::cli::output::event_json;
 use zre::{uuid_hex, Event, Node, Uuid};
 
 #[derive(Parser)]
@@ -123,54 +124,20 @@ fn tally(tallies: &Tallies, e: &Event) -> bool {
 }
 
 fn emit(v: &Value) {
+    emit_line(&v.to_string());
+}
+
+fn emit_line(line: &str) {
     let mut out = std::io::stdout().lock();
     // A closed stdout means the driver went away; nothing useful to do about it.
-    let _ = writeln!(out, "{v}");
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
-fn b64(frames: &[Vec<u8>]) -> Vec<String> {
-    frames.iter().map(|f| B64.encode(f)).collect()
-}
-
-fn event_json(e: &Event, own: &Node) -> Value {
-    let peer = e.peer().map(|u| uuid_hex(&u));
-    match e {
-        Event::Enter {
-            name,
-            headers,
-            endpoint,
-            ..
-        } => json!({"type": "enter", "peer": peer, "name": &**name,
-                     "headers": headers, "endpoint": endpoint}),
-        Event::Join { name, group, .. } | Event::Leave { name, group, .. } => {
-            json!({"type": e.kind(), "peer": peer, "name": &**name, "group": group})
-        }
-        Event::Whisper { name, content, .. } => {
-            json!({"type": "whisper", "peer": peer, "name": &**name, "frames": b64(content)})
-        }
-        Event::Shout {
-            name,
-            group,
-            content,
-            ..
-        } => json!({"type": "shout", "peer": peer, "name": &**name, "group": group,
-                     "frames": b64(content)}),
-        Event::Stop => {
-            json!({"type": "stop", "peer": uuid_hex(&own.uuid()), "name": own.name()})
-        }
-        _ => json!({"type": e.kind(), "peer": peer, "name": e.name()}),
-    }
-}
-
-fn frames(c: &Value) -> anyhow::Result<Vec<Vec<u8>>> {
-    let list = c["frames"].as_array().context("frames: expected a list")?;
-    list.iter()
-        .map(|f| {
-            let s = f.as_str().context("frames: expected base64 strings")?;
-            B64.decode(s).context("frames: bad base64")
-        })
-        .collect()
+/// The content of a whisper or shout command, as zre-whisper/zre-shout `--json` read it.
+fn content(line: &str) -> anyhow::Result<zre::Content> {
+    let m = parse_json_message(line)?.context("not a message")?;
+    Ok(m.content)
 }
 
 fn str_field<'a>(c: &'a Value, key: &str) -> anyhow::Result<&'a str> {
@@ -188,9 +155,9 @@ fn command(node: &Node, tallies: &Tallies, line: &str) -> anyhow::Result<bool> {
         "leave" => node.leave(str_field(&c, "group")?)?,
         "whisper" => {
             let peer = Uuid::parse_str(str_field(&c, "peer")?).context("peer: bad UUID")?;
-            node.whisper(peer, frames(&c)?)?
+            node.whisper(peer, content(line)?)?
         }
-        "shout" => node.shout(str_field(&c, "group")?, frames(&c)?)?,
+        "shout" => node.shout(str_field(&c, "group")?, content(line)?)?,
         "peers" => {
             let peers: Vec<String> = node.peers().iter().map(uuid_hex).collect();
             emit(&json!({"type": "peers", "peers": peers}));
@@ -289,7 +256,7 @@ fn main() -> anyhow::Result<()> {
                 if counting && tally(&tallies, &e) {
                     continue;
                 }
-                emit(&event_json(&e, &node));
+                emit_line(&event_json(&e));
             }
             let _ = done_tx.send(());
         })
