@@ -9,13 +9,11 @@
 //! go to the backlog, which is bounded by [`Link::new`]'s `limit`: past it the peer is
 //! removed, as Zyre removes a peer whose queue is full.
 //!
-//! Why 10,000: with Zyre's queue (the expired timeout in ms x 100, 3 million messages)
-//! and no waiting, a 1 KiB whisper loop ran far ahead of the link, and clearing fresh
-//! pages was 18% of the sender's CPU; limited at 1,000 (libzmq's default) it moved more
-//! than twice as many. But a waiting sender is woken each time libzmq has taken half the
-//! limit off the queue, at about 50 µs a wake-up on this machine kind, and a shout waits
-//! for each member in turn: shout to 10 went 0.64 -> 0.77 of raw from 1,000 to 10,000,
-//! with 1 KiB whispers unchanged within noise (BENCHMARKS.md, fourth round).
+//! Why 10,000 (the figures are in BENCHMARKS.md, fourth round): far below Zyre's queue
+//! (the expired timeout in ms x 100, 3 million messages), so a sender cannot run
+//! hundreds of megabytes ahead of the link; and large enough that a waiting sender, woken
+//! each time libzmq has taken half the limit off the queue, is not woken every few
+//! messages, which a shout would pay once per member.
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;

@@ -63,8 +63,8 @@ impl Bell {
 /// when it must (a producer on the condvar while the queue is full; a consumer while it
 /// is empty, in `poll` beside other descriptors or on the condvar).
 /// std's channels hand over one item per operation and wake a blocked peer for each, so
-/// on a busy link the two threads took turns per message (a futex wake and a context
-/// switch each); see BENCHMARKS.md.
+/// on a busy link the two threads take turns per message; this queue wakes a side once
+/// per batch (BENCHMARKS.md, second round).
 pub(crate) struct Queue<T> {
     state: Mutex<QueueState<T>>,
     /// Signalled when room is made or items arrive, if a thread waits.

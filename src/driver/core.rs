@@ -77,7 +77,8 @@ pub(crate) struct Core {
     pub(super) outgoing: VecDeque<Event>,
     pub(super) directory: Arc<Mutex<Directory>>,
     /// The driver's latest clock read. Commands are handled with it: they read no timer,
-    /// and a clock read per whisper was 3% of a sender's CPU.
+    /// so they need no fresh one, and a whisper stays free of a clock read (a measurable
+    /// share of a sender's CPU: BENCHMARKS.md, third round).
     pub(super) clock: Instant,
     /// Receive buffers reused for every mailbox message.
     pub(super) identity: zmq::Message,

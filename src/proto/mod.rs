@@ -10,7 +10,7 @@ pub mod event;
 pub mod node;
 pub mod peer;
 
-/// Maps keyed by peer UUID, looked up several times per message. foldhash instead of
-/// std's SipHash: SipHash of the UUID was about 4% of a whisper sender's CPU. It is still
-/// seeded per process, so a peer choosing its UUID cannot aim at a bucket.
+/// Maps keyed by peer UUID, looked up several times per message, so the hash is on the
+/// per-message path: foldhash rather than std's SipHash (BENCHMARKS.md, third round).
+/// It is still seeded per process, so a peer choosing its UUID cannot aim at a bucket.
 pub(crate) type UuidMap<V> = std::collections::HashMap<uuid::Uuid, V, foldhash::fast::RandomState>;
