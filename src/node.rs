@@ -48,6 +48,10 @@ pub struct PeerInfo {
     pub rtt: Option<Duration>,
 }
 
+/// Events an application thread takes from the driver's queue at once. The event limit
+/// counts what is in the queue, so this bounds what waits outside it.
+const TAKE_BATCH: usize = 1024;
+
 /// The default UDP beacon port, as in Zyre.
 pub const DEFAULT_PORT: u16 = 5670;
 
@@ -615,7 +619,7 @@ impl Node {
         if let Some(e) = inbox.pop_front() {
             return Ok(Some(e));
         }
-        let closed = self.events.take_all(&mut inbox);
+        let closed = self.events.take_up_to(&mut inbox, TAKE_BATCH);
         if !inbox.is_empty() && self.stalled.load(Ordering::Acquire) {
             // There is room for events again: the driver reads the mail left waiting.
             self.commands.ring();

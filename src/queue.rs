@@ -220,11 +220,19 @@ impl<T> Queue<T> {
     /// Moves every queued item to the end of `into`, without waiting (consumers wait in
     /// [`Queue::wait_polling`]); true once closed and empty.
     pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> bool {
+        self.take_up_to(into, usize::MAX)
+    }
+
+    /// [`Queue::take_all`], but at most `max` items: what a consumer holds outside the
+    /// queue stays bounded, and the producer sees the rest still queued.
+    pub(crate) fn take_up_to(&self, into: &mut VecDeque<T>, max: usize) -> bool {
         let mut st = self.lock();
         if st.items.is_empty() {
             return st.closed;
         }
-        if into.is_empty() {
+        if st.items.len() > max {
+            into.extend(st.items.drain(..max));
+        } else if into.is_empty() {
             // Hand over the buffer itself; `into`'s empty one is reused next time.
             std::mem::swap(&mut st.items, into);
         } else {
@@ -259,6 +267,21 @@ impl<T> Queue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn take_up_to_leaves_the_rest_queued_in_order() {
+        let q: Arc<Queue<u32>> = Queue::new(usize::MAX);
+        let mut items: VecDeque<u32> = (0..10).collect();
+        q.push_all(&mut items);
+        let mut got = VecDeque::new();
+        assert!(!q.take_up_to(&mut got, 4));
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(q.len(), 6);
+        assert!(!q.take_up_to(&mut got, 100));
+        assert_eq!(got, (0..10).collect::<VecDeque<u32>>());
+        q.close();
+        assert!(q.take_up_to(&mut got, 4), "closed and empty");
+    }
 
     #[test]
     fn closing_with_clear_drops_what_waits_so_reply_channels_end() {

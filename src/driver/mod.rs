@@ -74,9 +74,11 @@ pub(crate) struct Running {
     pub stalled: Arc<AtomicBool>,
 }
 
+/// Requests that may wait for the driver thread (then `Commands::send` waits).
 const COMMAND_QUEUE: usize = 16 * 1024;
 /// Messages from each peer that libzmq holds in the mailbox before it stops reading that
-/// peer's connection (libzmq's default).
+/// peer's connection (libzmq's default). It counts messages, not bytes: 1 MB of 1 KiB
+/// whispers, and for small ones less than TCP's own buffer holds.
 const RECV_HWM: i32 = 1000;
 /// Requests carried out per turn of the loop.
 const BATCH_COMMANDS: usize = 4096;
