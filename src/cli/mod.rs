@@ -102,8 +102,8 @@ pub struct UsageError(pub String);
 pub struct Interrupted(pub String);
 
 /// Runs a command's body: an error prints one line `NAME: error: ...` on stderr and exits
-/// 1 ([`UsageError`]: 2, [`Interrupted`]: 128 + the signal, [`exit_interrupted`]), except a broken pipe, which exits 0
-/// without a word.
+/// 1 ([`UsageError`]: 2, [`Interrupted`]: 128 + the signal, [`exit_interrupted`]), except
+/// a broken pipe, which exits 0 without a word.
 pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     run_status(name, || body().map(|()| EXIT_OK))
 }
