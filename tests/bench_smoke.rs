@@ -1,6 +1,7 @@
 //! `zre-bench --quick` on tiny sizes: every result line is one JSON object with the
 //! expected name, and nothing sent was lost. Benchmarks are not tests: no figure is
-//! checked against a wall-clock bound.
+//! checked against a wall-clock bound. zre-bench needs the `bench` feature, which the
+//! dev-dependency on this crate turns on, so `cargo test` builds it.
 
 use std::collections::BTreeSet;
 use std::process::Command;

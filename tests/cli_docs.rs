@@ -1,4 +1,5 @@
-//! The committed man pages and completions are what `zre-gen-docs` renders now.
+//! The committed man pages and completions are what each command's `--generate` prints
+//! now, and `--generate` is what the man pages and README say.
 
 mod cli_support;
 
@@ -6,6 +7,15 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cli_support::*;
+use zre::cli::args::Generate;
+use zre::cli::docs::committed_path;
+
+const KINDS: [(Generate, &str); 4] = [
+    (Generate::Man, "man"),
+    (Generate::Bash, "bash"),
+    (Generate::Zsh, "zsh"),
+    (Generate::Fish, "fish"),
+];
 
 fn files_under(root: &Path, sub: &str) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
@@ -26,32 +36,107 @@ fn files_under(root: &Path, sub: &str) -> BTreeSet<PathBuf> {
     out
 }
 
+/// A user command's binary: beside zre-listen in the target directory.
+fn binary(name: &str) -> PathBuf {
+    Path::new(LISTEN).with_file_name(name)
+}
+
+/// The shell loop that regenerates man/ and completions/ from the commands themselves.
+fn regenerate_hint(names: &[String]) -> String {
+    format!(
+        "stale: regenerate and commit man/ and completions/ with\n  cargo build && \
+         for t in {}; do target/debug/$t --generate man > man/$t.1; \
+         target/debug/$t --generate bash > completions/bash/$t; \
+         target/debug/$t --generate zsh > completions/zsh/_$t; \
+         target/debug/$t --generate fish > completions/fish/$t.fish; done",
+        names.join(" ")
+    )
+}
+
 #[test]
 fn man_pages_and_completions_are_fresh() {
-    let tmp = TempDir::new("docs");
-    let status = std::process::Command::new(GEN_DOCS)
-        .arg(&tmp.0)
+    // Before (issue 11, item 4): a separate zre-gen-docs wrote them, into any directory
+    // its first argument named (`zre-gen-docs --version` wrote 20 files under ./--version/).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let names: Vec<String> = zre::cli::docs::commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let hint = regenerate_hint(&names);
+    let mut expected = BTreeSet::new();
+    for name in &names {
+        for (kind, arg) in KINDS {
+            let path = committed_path(name, kind);
+            let out = std::process::Command::new(binary(name))
+                .args(["--generate", arg])
+                .env_remove("ZRE_INTERFACE")
+                .env_remove("ZRE_PORT")
+                .output()
+                .unwrap_or_else(|e| panic!("run {name}: {e}"));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{name} --generate {arg}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.stderr.is_empty(), "{name} --generate {arg}: stderr");
+            let committed =
+                std::fs::read(root.join(&path)).unwrap_or_else(|e| panic!("{path}: {e}; {hint}"));
+            assert!(out.stdout == committed, "{path} differs; {hint}");
+            expected.insert(PathBuf::from(path));
+        }
+    }
+    // Nothing committed that no command generates (a removed command's page).
+    let committed: BTreeSet<PathBuf> = files_under(root, "man")
+        .into_iter()
+        .chain(files_under(root, "completions"))
+        .collect();
+    assert_eq!(committed, expected, "{hint}");
+}
+
+/// Runs `bin args` in `dir` (no node starts: these fail or print before one would).
+fn output_in(dir: &Path, bin: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
         .env_remove("ZRE_INTERFACE")
         .env_remove("ZRE_PORT")
         .output()
-        .expect("run zre-gen-docs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let hint = "stale: run `cargo run --bin zre-gen-docs` and commit man/ and completions/";
-    for sub in ["man", "completions"] {
-        let fresh = files_under(&tmp.0, sub);
-        let committed = files_under(root, sub);
-        assert_eq!(fresh, committed, "{hint}");
-        for f in fresh {
-            let a = std::fs::read(tmp.0.join(&f)).expect("fresh file");
-            let b = std::fs::read(root.join(&f)).expect("committed file");
-            assert!(a == b, "{} differs; {hint}", f.display());
-        }
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn generate_takes_no_other_argument_and_rejects_a_bad_kind() {
+    let tmp = TempDir::new("generate");
+    // zre-whisper, zre-shout and zre-dir print their docs without PEER, GROUP or DIR.
+    for bin in [WHISPER, SHOUT, DIR] {
+        let (code, out, err) = output_in(&tmp.0, bin, &["--generate", "man"]);
+        assert_eq!(code, Some(0), "{bin}: {err}");
+        assert!(out.starts_with(".ie \\n(.g .ds Aq"), "{bin}: {out}");
     }
+    // A bad kind is a usage error in one line, naming the kinds; no file is written
+    // (before: `zre-gen-docs --version` wrote 20 files under ./--version/).
+    for bad in ["--version", "pdf", ""] {
+        let (code, out, err) = output_in(&tmp.0, LISTEN, &["--generate", bad]);
+        assert_eq!(code, Some(2), "--generate {bad:?}: {err}");
+        assert_eq!(out, "", "--generate {bad:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("zre-listen: error: --generate"),
+            "--generate {bad:?}: {err}"
+        );
+        assert!(err.contains("man, bash, zsh, fish"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&tmp.0).expect("tmp").count(), 0);
+    // Without --generate the required arguments are still required.
+    let (code, _, err) = output_in(&tmp.0, WHISPER, &["--interface", "lo"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("PEER"), "{err}");
+    // The flag is in the help.
+    let (_, help, _) = output_in(&tmp.0, LISTEN, &["--help"]);
+    assert!(help.contains("--generate <KIND>"), "{help}");
 }
 
 #[test]

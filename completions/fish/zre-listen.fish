@@ -23,6 +23,10 @@ complete -c zre-listen -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must 
 complete -c zre-listen -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-listen -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-listen -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
+complete -c zre-listen -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
+bash\t'The bash completion script'
+zsh\t'The zsh completion script'
+fish\t'The fish completion script'"
 complete -c zre-listen -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-listen -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-listen -s V -l version -d 'Print version'

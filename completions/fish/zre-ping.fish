@@ -14,6 +14,10 @@ complete -c zre-ping -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must sh
 complete -c zre-ping -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-ping -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
 complete -c zre-ping -l beacon-interval -d 'How often to send a beacon (10ms to 1d)' -r
+complete -c zre-ping -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
+bash\t'The bash completion script'
+zsh\t'The zsh completion script'
+fish\t'The fish completion script'"
 complete -c zre-ping -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-ping -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-ping -s V -l version -d 'Print version'

@@ -8,6 +8,10 @@ complete -c zre-shout -l interval -d 'How often to send a beacon (10ms to 1d)' -
 complete -c zre-shout -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-shout -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
 complete -c zre-shout -s g -l group -d 'The group to shout to; then every argument is MESSAGE' -r
+complete -c zre-shout -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
+bash\t'The bash completion script'
+zsh\t'The zsh completion script'
+fish\t'The fish completion script'"
 complete -c zre-shout -l json -d 'Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout); objects whose "type" is not shout or whisper (zre-listen\'s other events) are skipped'
 complete -c zre-shout -s 0 -l null -d 'Read messages separated by NUL bytes, not newlines (find -print0, xargs -0)'
 complete -c zre-shout -l whole -d 'Send all of stdin as one message (e.g. a binary file)'

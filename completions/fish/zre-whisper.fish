@@ -7,6 +7,10 @@ complete -c zre-whisper -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must
 complete -c zre-whisper -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-whisper -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-whisper -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
+complete -c zre-whisper -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
+bash\t'The bash completion script'
+zsh\t'The zsh completion script'
+fish\t'The fish completion script'"
 complete -c zre-whisper -l json -d 'Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout); objects whose "type" is not shout or whisper (zre-listen\'s other events) are skipped'
 complete -c zre-whisper -s 0 -l null -d 'Read messages separated by NUL bytes, not newlines (find -print0, xargs -0)'
 complete -c zre-whisper -l whole -d 'Send all of stdin as one message (e.g. a binary file)'

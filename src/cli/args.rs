@@ -1,11 +1,12 @@
 //! The command lines: the flags every command shares ([`NodeArgs`], [`OutputArgs`]) and one
-//! clap struct per command, kept here so that `zre-gen-docs` renders man pages and
-//! completions from the very definitions the binaries parse.
+//! clap struct per command, kept here so that each command's `--generate man|bash|zsh|fish`
+//! renders its man page and completions from the very definitions it parses.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum, ValueHint};
+use clap::builder::{EnumValueParser, Resettable};
+use clap::{Arg, ArgMatches, Args, Command, CommandFactory, Parser, ValueEnum, ValueHint};
 
 use crate::node::Builder;
 use crate::proto::node::Timers;
@@ -510,6 +511,69 @@ pub fn parse_timer(s: &str) -> Result<Duration, String> {
     parse_between(s, Timers::MIN_EVASIVE)
 }
 
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page (roff)
+    Man,
+    /// The bash completion script
+    Bash,
+    /// The zsh completion script
+    Zsh,
+    /// The fish completion script
+    Fish,
+}
+
+/// The id of the `--generate` flag.
+const GENERATE: &str = "generate";
+
+/// `T`'s command line as the command parses it and its man page shows it: clap's
+/// definition, plus `--generate KIND`, which every command takes (as `rg --generate`).
+pub fn command<T: CommandFactory>() -> Command {
+    T::command().arg(
+        Arg::new(GENERATE)
+            .long("generate")
+            .value_name("KIND")
+            .value_parser(EnumValueParser::<Generate>::new())
+            .help("Print this command's man page or completion script, and exit"),
+    )
+}
+
+/// When the command line asks for `--generate KIND`, that KIND. It is looked for with
+/// every argument optional, so that `zre-whisper --generate man` needs no PEER; any other
+/// problem with the line is left to the real parse, which reports it.
+fn generate_asked(cmd: &Command) -> Option<Generate> {
+    let relaxed = cmd
+        .clone()
+        .mut_args(|a| a.required(false).required_unless_present(Resettable::Reset))
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    let matches: ArgMatches = relaxed.try_get_matches().ok()?;
+    matches.get_one::<Generate>(GENERATE).copied()
+}
+
+/// Prints what `--generate` asked for on stdout and exits: 0, also into a closed pipe;
+/// 1 when stdout cannot be written, with one line on stderr.
+fn generate_and_exit(cmd: Command, kind: Generate) -> ! {
+    use std::io::Write as _;
+    let name = cmd.get_name().to_string();
+    let written = super::docs::generate(cmd, kind).and_then(|bytes| {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        out.flush()
+    });
+    match written {
+        Ok(()) => std::process::exit(super::EXIT_OK.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(super::EXIT_OK.into())
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{name}: error: cannot write: {e}");
+            std::process::exit(super::EXIT_FAILURE.into())
+        }
+    }
+}
+
 /// A command line with checks that span flags (the node's timers against each other,
 /// duplicate headers), which clap's value parsers cannot make.
 pub trait Checked: Parser {
@@ -525,9 +589,14 @@ pub trait Checked: Parser {
     /// timers, evasive < silent < expired, see [`Timers::check`]; duplicate header keys).
     /// A usage error, clap's own too, is one line `zre-xxx: error: ...` on stderr that
     /// names the environment variable a bad value came from and shortens long values;
-    /// exit 2. `--help` and `--version` print as clap prints them.
+    /// exit 2. `--help` and `--version` print as clap prints them; `--generate KIND`
+    /// prints the man page or a completion script ([`Generate`]).
     fn parse_checked() -> Self {
-        let name = Self::command().get_name().to_string();
+        let cmd = command::<Self>();
+        if let Some(kind) = generate_asked(&cmd) {
+            generate_and_exit(cmd, kind);
+        }
+        let name = cmd.get_name().to_string();
         let fail = |msg: String| -> ! {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "{name}: error: {msg}");
@@ -540,13 +609,17 @@ pub trait Checked: Parser {
                 std::env::remove_var(k);
             }
         }
-        let mut args = match Self::try_parse() {
+        let parsed = cmd
+            .clone()
+            .try_get_matches()
+            .and_then(|mut m| Self::from_arg_matches_mut(&mut m));
+        let mut args = match parsed {
             Ok(a) => a,
             Err(e) => match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
-                _ => fail(usage_line(&Self::command(), &e)),
+                _ => fail(usage_line(&cmd, &e)),
             },
         };
         if let Err(e) = args.node_args().timers().check() {
@@ -628,8 +701,17 @@ fn usage_line(cmd: &clap::Command, e: &clap::Error) -> String {
     else {
         // Not about one value: clap's first line, without its "error: ".
         let text = e.render().to_string();
-        let first = text.lines().next().unwrap_or("bad arguments");
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or("bad arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);
+        // "not provided:" is followed by the missing arguments, one per indented line.
+        if first.ends_with(':') {
+            let listed: Vec<&str> = lines
+                .take_while(|l| l.starts_with(' '))
+                .map(str::trim)
+                .collect();
+            return format!("{first} {} (see --help)", listed.join(", "));
+        }
         return format!("{first} (see --help)");
     };
     let why = match e.kind() {

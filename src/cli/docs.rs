@@ -1,58 +1,47 @@
-//! Man pages and shell completions, rendered from the same clap definitions the binaries
-//! parse. `cargo run --bin zre-gen-docs` writes them to `man/` and `completions/`; a test
-//! fails when the committed files differ from what this renders.
+//! Man pages and shell completions, rendered from the same clap definitions the commands
+//! parse ([`args::command`]). Each command prints its own: `zre-listen --generate man`
+//! (`bash`, `zsh`, `fish`). The committed `man/` and `completions/` are that output; a test
+//! (tests/cli_docs.rs) fails when they differ, and says how to regenerate them.
 
 use std::io;
-use std::path::{Path, PathBuf};
 
-use clap::{Command, CommandFactory};
+use clap::Command;
 use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 
-use super::args::{DirArgs, ListenArgs, PingArgs, ShoutArgs, WhisperArgs};
+use super::args::{self, DirArgs, Generate, ListenArgs, PingArgs, ShoutArgs, WhisperArgs};
 
-/// Every command, as clap defines it.
+/// Every user command, as it parses its command line (with `--generate`).
 pub fn commands() -> Vec<Command> {
     vec![
-        ListenArgs::command(),
-        ShoutArgs::command(),
-        WhisperArgs::command(),
-        PingArgs::command(),
-        DirArgs::command(),
+        args::command::<ListenArgs>(),
+        args::command::<ShoutArgs>(),
+        args::command::<WhisperArgs>(),
+        args::command::<PingArgs>(),
+        args::command::<DirArgs>(),
     ]
 }
 
-/// One generated file: its path relative to the project root, and its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct File {
-    /// E.g. `man/zre-listen.1`.
-    pub path: PathBuf,
-    /// The contents.
-    pub bytes: Vec<u8>,
+/// What `cmd --generate kind` prints: its man page, or its completion script for a shell.
+pub fn generate(cmd: Command, kind: Generate) -> io::Result<Vec<u8>> {
+    Ok(match kind {
+        Generate::Man => man_page(cmd)?,
+        Generate::Bash => completion(&cmd, Shell::Bash),
+        Generate::Zsh => completion(&cmd, Shell::Zsh),
+        Generate::Fish => completion(&cmd, Shell::Fish),
+    })
 }
 
-/// Every man page and completion script.
-pub fn render_all() -> io::Result<Vec<File>> {
-    let mut files = Vec::new();
-    for cmd in commands() {
-        let name = cmd.get_name().to_string();
-        files.push(File {
-            path: PathBuf::from(format!("man/{name}.1")),
-            bytes: man_page(cmd.clone())?,
-        });
-        for (shell, file) in [
-            (Shell::Bash, format!("completions/bash/{name}")),
-            (Shell::Zsh, format!("completions/zsh/_{name}")),
-            (Shell::Fish, format!("completions/fish/{name}.fish")),
-        ] {
-            let bytes = completion(&cmd, shell);
-            files.push(File {
-                path: PathBuf::from(file),
-                bytes,
-            });
-        }
+/// Where the committed copy of `cmd --generate kind` lives, relative to the project root:
+/// `man/zre-listen.1`, `completions/bash/zre-listen`, `completions/zsh/_zre-listen`,
+/// `completions/fish/zre-listen.fish`.
+pub fn committed_path(name: &str, kind: Generate) -> String {
+    match kind {
+        Generate::Man => format!("man/{name}.1"),
+        Generate::Bash => format!("completions/bash/{name}"),
+        Generate::Zsh => format!("completions/zsh/_{name}"),
+        Generate::Fish => format!("completions/fish/{name}.fish"),
     }
-    Ok(files)
 }
 
 /// One command's completion script for `shell`: clap's, suggesting interface names for
@@ -100,20 +89,6 @@ fn complete_interfaces(shell: Shell, script: &str) -> String {
             .collect(),
         _ => script.to_string(),
     }
-}
-
-/// Writes every file under `root`, creating directories as needed.
-pub fn write_all(root: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for f in render_all()? {
-        let path = root.join(&f.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, &f.bytes)?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 fn section(w: &mut Vec<u8>, title: &str, paragraphs: &[&str]) -> io::Result<()> {
@@ -206,9 +181,11 @@ environment variable the bad value came from: bad arguments, an unknown interfac
 for silent, evasive + a fifth, between them).",
     ),
     (
-        "130",
-        "zre-shout and zre-whisper: interrupted (Ctrl-C, SIGTERM, SIGHUP) before everything \
-was delivered; the line on stderr says what was not. Interrupted with nothing owed, they exit 0.",
+        "130, 143, 129",
+        "zre-shout and zre-whisper: interrupted before everything was delivered, by Ctrl-C \
+(SIGINT: 130), SIGTERM (143) or SIGHUP (129), 128 + the signal as a shell reports a process \
+that signal killed; the line on stderr says what was not. Interrupted with nothing owed, they \
+exit 0.",
     ),
 ];
 

@@ -36,7 +36,7 @@
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe (noticed within a tenth of a second even when nothing is printed); zre-listen: `--count` reached |
 //! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached |
 //! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`), timers that do not fit together, an unknown interface |
-//! | 130  | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM or SIGHUP) before everything was delivered; the line on stderr says what was not |
+//! | 130, 143, 129 | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM, SIGHUP: 128 + the signal, as a shell reports a process it killed) before everything was delivered; the line on stderr says what was not |
 
 pub mod args;
 pub mod docs;
@@ -45,7 +45,7 @@ pub mod output;
 
 use std::io;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,10 +60,31 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error (clap's own, and timers that do not fit together).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status of a sender interrupted before everything was delivered: 128 + SIGINT, as
-/// a shell reports a process that Ctrl-C killed. The signal handler we have (ctrlc) does
-/// not say which signal came, so SIGTERM and SIGHUP give this status too.
+/// Exit status of a sender interrupted by Ctrl-C before everything was delivered: 128 +
+/// SIGINT, as a shell reports a process that Ctrl-C killed. SIGTERM gives 143 and SIGHUP
+/// 129 ([`exit_interrupted`]).
 pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The signals that set the [`stop_flag`]: Ctrl-C, `kill`, a closed terminal.
+pub const STOP_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+/// The last of [`STOP_SIGNALS`] that arrived, 0 before any.
+static LAST_SIGNAL: std::sync::OnceLock<Arc<AtomicUsize>> = std::sync::OnceLock::new();
+
+/// The exit status of a sender interrupted before everything was delivered: 128 + the
+/// signal that stopped it, as a shell reports a process that signal killed (SIGINT 130,
+/// SIGTERM 143, SIGHUP 129); [`EXIT_INTERRUPTED`] when no signal was seen.
+pub fn exit_interrupted() -> u8 {
+    let sig = LAST_SIGNAL.get().map_or(0, |s| s.load(Ordering::SeqCst));
+    match u8::try_from(sig) {
+        Ok(sig @ 1..=127) => 128 + sig,
+        _ => EXIT_INTERRUPTED,
+    }
+}
 
 /// How long the main loops wait for an event before looking at the stop flag.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -86,8 +107,8 @@ pub struct UsageError(pub String);
 pub struct Interrupted(pub String);
 
 /// Runs a command's body: an error prints one line `NAME: error: ...` on stderr and exits
-/// 1 ([`UsageError`]: 2, [`Interrupted`]: 130), except a broken pipe, which exits 0
-/// without a word.
+/// 1 ([`UsageError`]: 2, [`Interrupted`]: 128 + the signal, [`exit_interrupted`]), except
+/// a broken pipe, which exits 0 without a word.
 pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     run_status(name, || body().map(|()| EXIT_OK))
 }
@@ -104,7 +125,7 @@ pub fn run_status(name: &str, body: impl FnOnce() -> anyhow::Result<u8>) -> Exit
             ExitCode::from(if e.downcast_ref::<UsageError>().is_some() {
                 EXIT_USAGE
             } else if e.downcast_ref::<Interrupted>().is_some() {
-                EXIT_INTERRUPTED
+                exit_interrupted()
             } else {
                 EXIT_FAILURE
             })
@@ -120,12 +141,18 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// A flag that Ctrl-C, SIGTERM and SIGHUP set; the main loops poll it every [`TICK`].
+/// A flag that Ctrl-C, SIGTERM and SIGHUP set ([`STOP_SIGNALS`]); the main loops poll it
+/// every [`TICK`]. Which signal came last is kept for [`exit_interrupted`].
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
-        .context("cannot install the signal handler")?;
+    let last = LAST_SIGNAL.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+    for sig in STOP_SIGNALS {
+        // The handlers only store into atomics (async-signal-safe); the value first, so
+        // that a loop that sees the flag finds the signal.
+        signal_hook::flag::register_usize(sig, last.clone(), sig as usize)
+            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+            .context("cannot install the signal handler")?;
+    }
     Ok(flag)
 }
 

@@ -22,7 +22,6 @@ pub const SHOUT: &str = env!("CARGO_BIN_EXE_zre-shout");
 pub const WHISPER: &str = env!("CARGO_BIN_EXE_zre-whisper");
 pub const PING: &str = env!("CARGO_BIN_EXE_zre-ping");
 pub const DIR: &str = env!("CARGO_BIN_EXE_zre-dir");
-pub const GEN_DOCS: &str = env!("CARGO_BIN_EXE_zre-gen-docs");
 
 /// Generous: the machine is shared with other builds.
 pub const DEADLINE: Duration = Duration::from_secs(10);
