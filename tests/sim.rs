@@ -43,6 +43,9 @@ struct Lan {
     last_heard: HashMap<(usize, usize), Instant>,
     /// When each host last received a beacon from each other host.
     last_beacon: HashMap<(usize, usize), Instant>,
+    /// Bounded slow links (from, to): messages wait here, in order, until
+    /// [`Lan::drain_slow`] moves some on, as a reader that takes a few at a time would.
+    slow: HashMap<(usize, usize), std::collections::VecDeque<Vec<Vec<u8>>>>,
 }
 
 fn timers() -> Timers {
@@ -60,6 +63,7 @@ impl Lan {
             filter: Box::new(|_, _, _| true),
             last_heard: HashMap::new(),
             last_beacon: HashMap::new(),
+            slow: HashMap::new(),
         };
         for i in 0..n {
             lan.add_host(i, timers, Uuid::from_u128(0x1000 + i as u128));
@@ -164,7 +168,7 @@ impl Lan {
             }
             Transmit::Send { peer, frames } => {
                 if let Some(&to) = self.hosts[from].links.get(&peer) {
-                    self.in_flight.push((from, to, frames));
+                    self.send_packet(from, to, frames);
                 }
             }
             Transmit::SendGroup {
@@ -173,18 +177,40 @@ impl Lan {
                 content,
             } => {
                 let links = &self.hosts[from].links;
-                let in_flight = &mut self.in_flight;
+                let mut packets = Vec::new();
                 for_each_member(&mut header, &members, |peer, header| {
                     if let Some(&to) = links.get(&peer) {
                         let frames = std::iter::once(header.to_vec())
                             .chain(content.iter().cloned())
                             .collect();
-                        in_flight.push((from, to, frames));
+                        packets.push((to, frames));
                     }
                 });
+                for (to, frames) in packets {
+                    self.send_packet(from, to, frames);
+                }
             }
             Transmit::Beacon(bytes) => self.broadcast(from, &bytes),
         }
+    }
+
+    fn send_packet(&mut self, from: usize, to: usize, frames: Vec<Vec<u8>>) {
+        match self.slow.get_mut(&(from, to)) {
+            Some(queue) => queue.push_back(frames),
+            None => self.in_flight.push((from, to, frames)),
+        }
+    }
+
+    /// Moves up to `n` messages on along the slow link (from, to). Returns how many moved.
+    fn drain_slow(&mut self, from: usize, to: usize, n: usize) -> usize {
+        let Some(queue) = self.slow.get_mut(&(from, to)) else {
+            return 0;
+        };
+        let moved: Vec<_> = queue.drain(..n.min(queue.len())).collect();
+        let count = moved.len();
+        self.in_flight
+            .extend(moved.into_iter().map(|frames| (from, to, frames)));
+        count
     }
 
     fn broadcast(&mut self, from: usize, bytes: &[u8]) {
@@ -1328,4 +1354,50 @@ fn outputs_keep_their_order_across_kinds_and_stop_is_ordinary_transmits() {
         })
         .collect();
     assert_eq!(kinds, ["disconnect", "beacon", "stop"]);
+}
+
+#[test]
+fn a_slow_bounded_link_that_moves_keeps_its_reader_alive_behind_a_long_queue() {
+    // Host 0 whispers to host 1 over a link that carries 100 messages a second and holds
+    // 10,000, kept full, so host 1 answers a PING 100 s after it was sent: past the 60 s
+    // a link may stay silent. The driver tells the state machine when a backed-up link
+    // moves; with that, host 1 stays; without it (the control), host 0 expires it.
+    for moving in [false, true] {
+        let mut lan = Lan::new(2, timers());
+        lan.run_until(secs(0.5));
+        let u1 = lan.uuid(1);
+        lan.slow.insert((0, 1), Default::default());
+        let step = Duration::from_millis(10);
+        let mut sent = 0u64;
+        for _ in 0..30_000 {
+            // A sender that keeps the link full, as a flat-out whisper loop does.
+            while lan.slow[&(0, 1)].len() < 10_000
+                && lan.hosts[0].state.peer(&u1).is_some_and(|p| p.ready)
+            {
+                let now = lan.now;
+                let cmd = Command::Whisper {
+                    peer: u1,
+                    content: vec![sent.to_le_bytes().to_vec()],
+                };
+                lan.hosts[0].state.handle_command(now, cmd).unwrap();
+                lan.settle();
+                sent += 1;
+            }
+            lan.run_for(step);
+            if lan.drain_slow(0, 1, 1) > 0 && moving {
+                let now = lan.now;
+                lan.hosts[0].state.handle_link_progress(now, &u1);
+            }
+            lan.settle();
+        }
+        let kinds = lan.kinds(0, 1);
+        let got = lan.kinds(1, 0).iter().filter(|k| **k == "whisper").count();
+        if moving {
+            assert_eq!(kinds, vec!["enter"], "a slow reader is not a dead one");
+            assert!(got > 25_000, "{got} whispers arrived in 300 s");
+            assert!(lan.kinds(1, 0).iter().all(|k| *k != "exit"));
+        } else {
+            assert!(kinds.contains(&"exit"), "the control expires: {kinds:?}");
+        }
+    }
 }
