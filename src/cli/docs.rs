@@ -119,38 +119,6 @@ const FORMAT_INTRO: &str = "With --format json (the default) every event is one 
 on one line (NDJSON), flushed at once, so that the output can be piped into jq. The first field \
 is \"type\"; the fields are:";
 
-const FORMAT_ROWS: &[(&str, &str)] = &[
-    (
-        "type",
-        "enter, exit, join, leave, whisper, shout, evasive, silent or stop (last).",
-    ),
-    (
-        "time",
-        "When it was printed, RFC 3339 in UTC, e.g. 2026-01-31T12:00:00.123Z.",
-    ),
-    (
-        "peer",
-        "The peer's UUID as 32 upper-case hex digits, as Zyre prints it (not in stop).",
-    ),
-    ("name", "The peer's name (not in stop)."),
-    (
-        "endpoint",
-        "In enter: the peer's mailbox, e.g. tcp://127.0.0.1:49152.",
-    ),
-    ("headers", "In enter: an object of the peer's headers."),
-    ("group", "In join, leave and shout: the group."),
-    (
-        "frames",
-        "In whisper and shout: every frame, each {\"text\": ...} when valid UTF-8, else \
-{\"base64\": ...}. Binary and multi-frame content round-trips exactly through zre-shout --json \
-and zre-whisper --json.",
-    ),
-    (
-        "text",
-        "In whisper and shout, only when the content is a single UTF-8 frame: that frame.",
-    ),
-];
-
 const INPUT_FORMAT: &str = "Without --json each stdin line (without its newline; a carriage \
 return before it stays) is sent as one frame, its bytes untouched. With -0 (--null) each record \
 ended by a NUL byte is one frame, as find -print0 writes them; with --whole all of stdin is one \
@@ -278,7 +246,11 @@ pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
     man.render_options_section(&mut w)?;
     let (output, examples) = extra(&name);
     match name.as_str() {
-        "zre-listen" | "zre-ping" => table(&mut w, "OUTPUT FORMAT", FORMAT_INTRO, FORMAT_ROWS)?,
+        "zre-listen" | "zre-ping" => {
+            let rows = super::schema::man_rows();
+            let rows: Vec<(&str, &str)> = rows.iter().map(|(f, m)| (*f, m.as_str())).collect();
+            table(&mut w, "OUTPUT FORMAT", FORMAT_INTRO, &rows)?
+        }
         "zre-shout" | "zre-whisper" => section(&mut w, "INPUT FORMAT", &[INPUT_FORMAT])?,
         _ => {}
     }

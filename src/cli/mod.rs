@@ -4,19 +4,8 @@
 //! # The NDJSON format
 //!
 //! With `--format json` (the default) every event is one JSON object on one line, flushed
-//! at once. The first field is `type`; field names are stable:
-//!
-//! | field      | in                       | value                                          |
-//! |------------|--------------------------|------------------------------------------------|
-//! | `type`     | all                      | `enter` `exit` `join` `leave` `whisper` `shout` `evasive` `silent` `stop` |
-//! | `time`     | all                      | when it was printed, RFC 3339 UTC: `2026-01-31T12:00:00.123Z` |
-//! | `peer`     | all but `stop`           | the peer's UUID, 32 upper-case hex digits as Zyre prints it |
-//! | `name`     | all but `stop`           | the peer's name                                |
-//! | `endpoint` | `enter`                  | its mailbox, e.g. `tcp://127.0.0.1:49152`      |
-//! | `headers`  | `enter`                  | an object of its headers                       |
-//! | `group`    | `join` `leave` `shout`   | the group                                      |
-//! | `frames`   | `whisper` `shout`        | every frame: `{"text": ..}` if valid UTF-8, else `{"base64": ..}` |
-//! | `text`     | `whisper` `shout`        | only when the content is a single UTF-8 frame  |
+//! at once. The first field is `type`; the fields, and which events carry them, are
+//! defined once in [`schema`] (README's table and the man pages are made from it).
 //!
 //! ```text
 //! {"type":"enter","time":"2026-01-31T12:00:00.123Z","peer":"5E1C0D...","name":"a","endpoint":"tcp://127.0.0.1:49152","headers":{}}
@@ -42,6 +31,7 @@ pub mod args;
 pub mod docs;
 pub mod input;
 pub mod output;
+pub mod schema;
 
 use std::io;
 use std::process::ExitCode;
