@@ -445,8 +445,10 @@ pub enum DirFormat {
     about = "Keep a directory holding one <UUID>.json file per online ZRE peer",
     long_about = "Keep DIR holding one <UUID>.json file per online peer: written on enter, \
 rewritten on join and leave, removed on exit, always atomically (a temporary file in DIR renamed \
-into place). Files left by an earlier run are removed at start, and ours on a clean exit. DIR is \
-created if missing."
+into place). DIR is created if missing. One zre-dir at a time keeps a directory: it locks \
+DIR/.zre-dir.lock (flock) and a second one exits 1. It removes only files it wrote, which it lists \
+in DIR/.zre-dir.written: ours at exit, and at start those a crashed run left; anything else in DIR \
+is left alone."
 )]
 pub struct DirArgs {
     /// File layout

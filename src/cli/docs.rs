@@ -277,7 +277,10 @@ still waiting.",
             vec![
                 "With --format json each file holds {\"uuid\", \"name\", \"endpoint\", \
 \"headers\", \"groups\", \"since\"} (since: when the peer entered, RFC 3339 UTC). With \
---format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout.",
+--format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout. \
+It keeps three files of its own in DIR while it runs, .zre-dir.lock, .zre-dir.written and \
+(briefly) .zre-dir.tmp; DIR that is a file is a usage error (exit 2), and DIR that another \
+zre-dir keeps a runtime failure (exit 1).",
             ],
             vec![
                 "zre-dir --interface lo /run/zre/peers",
