@@ -196,7 +196,9 @@ at once. zre-listen: --count events were printed.",
         "1",
         "Runtime failure (nobody to deliver to, the node failed, ...): one line \
 \"zre-xxx: error: ...\" on stderr. zre-listen: --timeout ended the run before --count events \
-were printed (nothing on stderr, as grep finding nothing).",
+were printed (nothing on stderr, as grep finding nothing). zre-ping: no ping was answered \
+(no peer, or total loss; nothing on stderr, as ping(8)). zre-dir: DIR is kept by another \
+zre-dir.",
     ),
     (
         "2",
@@ -265,12 +267,18 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
 --reply-timeout or when the peer exits; and at the end, for each peer pinged, \
 {\"type\":\"summary\",\"time\",\"peer\",\"name\",\"sent\",\"received\",\"loss\",\"min_ms\",\
 \"avg_ms\",\"max_ms\"} where loss is a percentage and the times are null when nothing came back. \
-Answers carry no sequence number: each \"Hello\" shout from a peer answers its oldest ping \
-still waiting.",
+A ping is a ZRE PING that the peer's node answers with a PING-OK (any ZRE node does, Zyre's \
+and pyre's too), timed by our node from sending the PING to reading the PING-OK, so that \
+rtt_ms includes what was queued on the link ahead of either; seq counts the pings to that \
+peer from 1. zpinger's \"Hello\" whispers and shouts are printed as events and answer no \
+ping. Pings still out when the run ends early (Ctrl-C, -w) are given a tenth of a second, \
+then not counted. -q prints only the summaries. The exit status is 1, as ping(8)'s, when no \
+ping was answered (no peer, or total loss), also after Ctrl-C, and 0 otherwise.",
             ],
             vec![
                 "zre-ping --interface lo",
                 "zre-ping -i lo --interval 1s --count 5 --format human",
+                "zre-ping -i lo -w 10s -q | jq -r '\"\\(.name) \\(.loss)%\"'",
             ],
         ),
         "zre-dir" => (

@@ -34,7 +34,7 @@
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe (noticed within a tenth of a second even when nothing is printed); zre-listen: `--count` reached |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached; zre-ping: no ping was answered (no peer, or total loss), as ping(8) |
 //! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`), timers that do not fit together, an unknown interface |
 //! | 130  | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM or SIGHUP) before everything was delivered; the line on stderr says what was not |
 
