@@ -10,6 +10,7 @@ use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 
 use super::args::{DirArgs, ListenArgs, PingArgs, ShoutArgs, WhisperArgs};
+use super::args_tools::PeersArgs;
 
 /// Every command, as clap defines it.
 pub fn commands() -> Vec<Command> {
@@ -19,6 +20,7 @@ pub fn commands() -> Vec<Command> {
         WhisperArgs::command(),
         PingArgs::command(),
         DirArgs::command(),
+        PeersArgs::command(),
     ]
 }
 
@@ -295,6 +297,22 @@ zre-dir keeps a runtime failure (exit 1).",
                 "jq -r .name /run/zre/peers/*.json",
             ],
         ),
+        "zre-peers" => (
+            vec![
+                "With --format json (the default) each peer present is one JSON object on one \
+line, \"type\" first: {\"type\":\"peer\",\"time\",\"peer\",\"name\",\"endpoint\",\
+\"headers\",\"groups\",\"rtt_ms\"}, where peer is its UUID (32 upper-case hex digits), \
+headers an object, groups a sorted array and rtt_ms the round trip of a ZRE PING measured \
+by our node just before listing (null when it did not answer within --wait). With --format \
+human, one line a peer, what the peer chose escaped. Peers are sorted by name. Nothing to \
+list is not an error: exit 0 with no output, as fd and rg --files.",
+            ],
+            vec![
+                "zre-peers --interface lo",
+                "zre-peers -i lo -g CHAT | jq -r .name",
+                "zre-peers -i lo --wait 5s --format human",
+            ],
+        ),
         _ => (vec![], vec![]),
     }
 }
@@ -329,7 +347,8 @@ pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
     }
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "zre-listen(1), zre-shout(1), zre-whisper(1), zre-ping(1), zre-dir(1), jq(1)",
+        "zre-listen(1), zre-shout(1), zre-whisper(1), zre-ping(1), zre-dir(1), zre-peers(1), \
+jq(1)",
     )]);
     roff.to_writer(&mut w)?;
     man.render_version_section(&mut w)?;

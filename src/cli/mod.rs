@@ -27,7 +27,8 @@
 //! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly;
 //! objects whose `type` is not `shout` or `whisper` are skipped, so zre-listen's output
 //! can be piped in as it is.
-//! zre-ping adds `rtt`, `lost` and `summary` objects (see its man page).
+//! zre-ping adds `rtt`, `lost` and `summary` objects, zre-peers prints `peer` objects
+//! (see their man pages).
 //!
 //! # Exit status
 //!
@@ -39,6 +40,7 @@
 //! | 130  | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM or SIGHUP) before everything was delivered; the line on stderr says what was not |
 
 pub mod args;
+pub mod args_tools;
 pub mod docs;
 pub mod input;
 pub mod output;
