@@ -112,7 +112,7 @@ impl Pinger<'_> {
     fn due(&mut self, now: Instant) -> Vec<(Uuid, u64)> {
         let mut due = Vec::new();
         for (u, p) in &mut self.peers {
-            if !p.present || !p.next_ping.is_some_and(|t| t <= now) {
+            if !p.present || p.next_ping.is_none_or(|t| t > now) {
                 continue;
             }
             p.sent += 1;
