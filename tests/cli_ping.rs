@@ -150,6 +150,8 @@ impl Shouter {
         let thread = std::thread::spawn(move || {
             let ctx = zre::zmq::Context::new();
             let mailbox = ctx.socket(zre::zmq::ROUTER).unwrap();
+            // Nothing queued may hold up the end (the context waits for it otherwise).
+            mailbox.set_linger(0).unwrap();
             mailbox.bind("tcp://127.0.0.1:*").unwrap();
             let endpoint = mailbox.get_last_endpoint().unwrap().unwrap();
             let mailbox_port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
@@ -174,8 +176,11 @@ impl Shouter {
                                 group: "GLOBAL".into(),
                             },
                         );
-                        l.send_multipart([shout.to_bytes().unwrap(), b"Hello".to_vec()], 0)
-                            .unwrap();
+                        // zre-ping may be gone: never wait for it.
+                        let _ = l.send_multipart(
+                            [shout.to_bytes().unwrap(), b"Hello".to_vec()],
+                            zre::zmq::DONTWAIT,
+                        );
                         next_shout += Duration::from_millis(200);
                     }
                 }
@@ -191,6 +196,7 @@ impl Shouter {
                 // only PING-OK we ever send.
                 if let (Body::Hello(h), None) = (&msg.body, &link) {
                     let l = ctx.socket(zre::zmq::DEALER).unwrap();
+                    l.set_linger(0).unwrap();
                     let mut identity = vec![1u8];
                     identity.extend_from_slice(uuid.as_bytes());
                     l.set_identity(&identity).unwrap();
