@@ -1,5 +1,6 @@
 //! zre-dir: files appear on enter, change on join, disappear on exit and at a clean exit;
-//! stale files go at start; the zyredir layout; a DIR it cannot write.
+//! stale files of a crashed run go at start, and nothing else; one zre-dir per
+//! directory; the zyredir layout; a DIR it cannot write, a FILE that is not a DIR.
 
 mod cli_support;
 
@@ -55,9 +56,20 @@ fn files_appear_change_and_disappear() {
     let tmp = TempDir::new("dir");
     let dir = tmp.0.join("peers");
     std::fs::create_dir_all(&dir).unwrap();
-    let stale = dir.join("0123456789ABCDEF0123456789ABCDEF.json");
-    std::fs::write(&stale, "{}").unwrap();
     std::fs::write(dir.join("keep.txt"), "not ours").unwrap();
+
+    // A run killed outright leaves its files; the next run removes them at start.
+    let mut crashed = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
+    let mut dave = Proc::spawn(LISTEN, &with(port, &["--name", "dave"]));
+    wait_files(&dir, "dave", |f| f.len() == 1);
+    crashed.signal("KILL");
+    crashed.wait();
+    dave.signal("TERM");
+    dave.assert_exit(0);
+    assert_eq!(
+        wait_files(&dir, "dave's stale file", |f| f.len() == 1)[0].1["name"],
+        "dave"
+    );
 
     let mut zdir = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
     wait_files(&dir, "stale file removed", |f| f.is_empty());
@@ -140,4 +152,89 @@ fn a_dir_it_cannot_create_is_an_error() {
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("zre-dir: error: cannot create"), "{err}");
+}
+
+/// Every name in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_second_zre_dir_on_the_same_directory_is_refused() {
+    let port = 46250;
+    let tmp = TempDir::new("dirlock");
+    let dir = tmp.0.join("peers");
+    let mut first = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
+    let _erin = Proc::spawn(LISTEN, &with(port, &["--name", "erin"]));
+    let files = wait_files(&dir, "erin", |f| f.len() == 1);
+
+    // Before: the second ran beside the first, and its clean exit wiped the first's files.
+    let mut second = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
+    second.assert_exit(1);
+    let err = second.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("zre-dir: error: ") && err.contains("kept by another zre-dir"),
+        "{err}"
+    );
+    assert_eq!(
+        wait_files(&dir, "erin still there", |f| f.len() == 1),
+        files
+    );
+
+    // Once the first is gone, the directory is free again.
+    first.signal("TERM");
+    first.assert_exit(0);
+    assert_eq!(names(&dir), Vec::<String>::new());
+    let mut third = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
+    wait_files(&dir, "erin again", |f| f.len() == 1);
+    third.signal("TERM");
+    third.assert_exit(0);
+    assert_eq!(third.stderr(), "");
+}
+
+#[test]
+fn the_users_files_are_left_alone() {
+    let port = 46251;
+    let tmp = TempDir::new("dirmine");
+    let dir = tmp.0.join("peers");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Files that merely look like ours: a peer file and a temporary file of the user's.
+    let mine = [
+        "0123456789ABCDEF0123456789ABCDEF.json",
+        ".zre-dir.notes",
+        ".zre-dir.0123456789ABCDEF0123456789ABCDEF.42",
+    ];
+    for m in mine {
+        std::fs::write(dir.join(m), "{\"mine\": true}").unwrap();
+    }
+    let mut zdir = Proc::spawn(DIR, &with(port, &[dir.to_str().unwrap()]));
+    let _fay = Proc::spawn(LISTEN, &with(port, &["--name", "fay"]));
+    wait_files(&dir, "fay beside the user's file", |f| {
+        f.iter().any(|(_, v)| v["name"] == "fay")
+    });
+    zdir.signal("TERM");
+    zdir.assert_exit(0);
+    let mut want: Vec<String> = mine.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(names(&dir), want, "only what zre-dir wrote is gone");
+}
+
+#[test]
+fn a_file_is_not_a_directory() {
+    let tmp = TempDir::new("dirfile");
+    let file = tmp.0.join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = run(DIR, &with(46252, &[file.to_str().unwrap()]));
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!("zre-dir: error: {}: not a directory\n", file.display())
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }

@@ -1,6 +1,7 @@
 complete -c zre-ping -l interval -d 'Ping each peer again every D' -r
-complete -c zre-ping -s c -l count -d 'Stop once every peer was pinged N times (implies --interval 1s)' -r
+complete -c zre-ping -s c -l count -d 'Stop once every peer was pinged N times, or after N intervals when no peer came (implies --interval 1s)' -r
 complete -c zre-ping -s W -l reply-timeout -d 'A ping not answered within D is lost' -r
+complete -c zre-ping -s w -l deadline -d 'Stop after D, however many pings were sent or answered (ping(8) -w)' -r
 complete -c zre-ping -s f -l format -d 'Output format' -r -f -a "json\t'One JSON object per line (NDJSON)'
 human\t'One readable line per event, what peers send escaped, coloured on a terminal'"
 complete -c zre-ping -l color -d 'When --format human is coloured' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (not empty); CLICOLOR_FORCE (not 0) forces it'
@@ -18,6 +19,7 @@ complete -c zre-ping -l generate -d 'Print this command\'s man page or completio
 bash\t'The bash completion script'
 zsh\t'The zsh completion script'
 fish\t'The fish completion script'"
+complete -c zre-ping -s q -l quiet -d 'Print only the summaries (no events, no rtt or lost lines)'
 complete -c zre-ping -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-ping -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-ping -s V -l version -d 'Print version'

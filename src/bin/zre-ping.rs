@@ -1,13 +1,16 @@
 //! zre-ping: Zyre's zpinger, plus round-trip times like ping(8) (see `man zre-ping`).
 //!
-//! zpinger's rules: join GLOBAL; whisper "Hello" to each peer that enters; answer a
-//! "Hello" whisper with a "Hello" shout to GLOBAL. A ping is that whisper, its answer the
-//! peer's next "Hello" shout; answers carry no sequence number, so each answers the
-//! peer's oldest ping still waiting.
+//! zpinger's rules, kept for interoperability: join GLOBAL; whisper "Hello" to each peer
+//! that enters; answer a "Hello" whisper with a "Hello" shout to GLOBAL. The round trips
+//! are not measured with those (a "Hello" shout answers nothing in particular): each ping
+//! is [`Node::ping`], a ZRE PING that the peer's node answers with a PING-OK, timed by
+//! our node. Each runs on a thread of its own, so that a peer slow to answer holds up
+//! neither the events nor the pings of the others.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,27 +23,38 @@ use zre::{uuid_hex, Event, Node, Uuid};
 const GROUP: &str = "GLOBAL";
 const HELLO: &[u8] = b"Hello";
 
+/// How long the main loop waits for an event while pings are out, so that their answers
+/// are reported within this (their round trips are measured by the node, not here).
+const POLL: Duration = Duration::from_millis(10);
+
+/// How long a run that is ending (Ctrl-C, --deadline) waits for the pings still out.
+const GRACE: Duration = Duration::from_millis(100);
+
 fn main() -> ExitCode {
     let args = PingArgs::parse_checked();
-    cli::run("zre-ping", || Pinger::new(&args)?.run())
+    cli::run_status("zre-ping", || run(&args))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Peer {
     name: String,
     present: bool,
     sent: u64,
     received: u64,
     rtts: Vec<Duration>,
-    waiting: VecDeque<(u64, Instant)>,
+    /// Pings out, not yet answered nor lost.
+    out: u64,
     next_ping: Option<Instant>,
 }
 
+/// What a ping thread reports: the peer, the ping's sequence number, the outcome.
+type Answer = (Uuid, u64, Result<Duration, zre::Error>);
+
 struct Pinger<'a> {
     args: &'a PingArgs,
+    /// How often each peer is pinged again (None: once, when it enters).
     every: Option<Duration>,
     out: Output,
-    node: Node,
     peers: BTreeMap<Uuid, Peer>,
 }
 
@@ -48,33 +62,22 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-impl<'a> Pinger<'a> {
-    fn new(args: &'a PingArgs) -> anyhow::Result<Self> {
-        let out = Output::stdout(args.output.format, args.output.color);
-        let node = cli::start_node(&args.node)?;
-        node.join(GROUP)?;
-        // --count without --interval pings every second, like ping(8).
-        let every = args.every.or(args.count.map(|_| Duration::from_secs(1)));
-        Ok(Pinger {
-            args,
-            every,
-            out,
-            node,
-            peers: BTreeMap::new(),
-        })
-    }
-
+impl Pinger<'_> {
     fn human(&self) -> bool {
         self.out.format() == Format::Human
     }
 
-    fn report(
-        &mut self,
-        kind: &str,
-        peer: Uuid,
-        seq: u64,
-        rtt: Option<Duration>,
-    ) -> anyhow::Result<()> {
+    fn emit(&mut self, event: &Event) -> anyhow::Result<()> {
+        if !self.args.quiet {
+            self.out.emit(event)?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, peer: Uuid, seq: u64, rtt: Option<Duration>) -> anyhow::Result<()> {
+        if self.args.quiet {
+            return Ok(());
+        }
         let name = self
             .peers
             .get(&peer)
@@ -92,7 +95,7 @@ impl<'a> Pinger<'a> {
                 None => format!("{t} no reply from {name} ({}): seq={seq}", uuid_hex(&peer)),
             }
         } else {
-            let mut o = Obj::event(kind)
+            let mut o = Obj::event(if rtt.is_some() { "rtt" } else { "lost" })
                 .str("peer", &uuid_hex(&peer))
                 .str("name", &name)
                 .field("seq", Value::from(seq));
@@ -105,110 +108,91 @@ impl<'a> Pinger<'a> {
         Ok(())
     }
 
-    fn ping(&mut self, peer: Uuid, now: Instant) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        // The peer may have just gone: its EXIT follows, nothing to report here.
-        if self.node.whisper(peer, vec![HELLO.to_vec()]).is_ok() {
+    /// Peers due a ping: their sequence numbers, counted as sent and out.
+    fn due(&mut self, now: Instant) -> Vec<(Uuid, u64)> {
+        let mut due = Vec::new();
+        for (u, p) in &mut self.peers {
+            if !p.present || p.next_ping.is_none_or(|t| t > now) {
+                continue;
+            }
             p.sent += 1;
-            p.waiting.push_back((p.sent, now));
+            p.out += 1;
+            due.push((*u, p.sent));
+            p.next_ping = match (self.every, self.args.count) {
+                (_, Some(n)) if p.sent >= n => None,
+                // Not before now: a late tick does not make pings bunch up.
+                (Some(e), _) => p.next_ping.map(|t| (t + e).max(now)),
+                (None, _) => None,
+            };
         }
-        p.next_ping = match (self.every, self.args.count) {
-            (Some(_), Some(n)) if p.sent >= n => None,
-            (Some(e), _) => Some(now + e),
-            (None, _) => None,
+        due
+    }
+
+    /// A ping's outcome. One cut short by our own stop is not counted at all.
+    fn answer(&mut self, (peer, seq, result): Answer) -> anyhow::Result<()> {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(());
         };
-    }
-
-    /// Pings that are due, and pings that waited too long.
-    fn tick(&mut self, now: Instant) -> anyhow::Result<()> {
-        let uuids: Vec<Uuid> = self.peers.keys().copied().collect();
-        for u in uuids {
-            let mut lost = Vec::new();
-            if let Some(p) = self.peers.get_mut(&u) {
-                while let Some(&(seq, at)) = p.waiting.front() {
-                    if now.duration_since(at) < self.args.reply_timeout && p.present {
-                        break;
-                    }
-                    p.waiting.pop_front();
-                    lost.push(seq);
-                }
+        p.out -= 1;
+        match result {
+            Ok(rtt) => {
+                p.received += 1;
+                p.rtts.push(rtt);
+                self.report(peer, seq, Some(rtt))
             }
-            for seq in lost {
-                self.report("lost", u, seq, None)?;
+            // No answer in time, or the peer left (or was never reachable).
+            Err(zre::Error::Timeout | zre::Error::UnknownPeer(_)) => self.report(peer, seq, None),
+            // Our node stopped first: the ping neither came back nor was lost.
+            Err(zre::Error::Stopped) => {
+                p.sent -= 1;
+                Ok(())
             }
-            let due = self
-                .peers
-                .get(&u)
-                .is_some_and(|p| p.present && p.next_ping.is_some_and(|t| t <= now));
-            if due {
-                self.ping(u, now);
-            }
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
-    fn done(&self) -> bool {
-        let Some(n) = self.args.count else {
+    /// With --count N: every peer met had its N pings answered or lost (or left), and
+    /// one of them had all N, or N intervals passed (no peer, or none stayed).
+    fn done(&self, now: Instant, window_end: Option<Instant>) -> bool {
+        let (Some(n), Some(end)) = (self.args.count, window_end) else {
             return false;
         };
-        !self.peers.is_empty()
-            && self
-                .peers
-                .values()
-                .all(|p| p.waiting.is_empty() && (p.sent >= n || !p.present))
+        let finished = self
+            .peers
+            .values()
+            .all(|p| p.out == 0 && (p.sent >= n || !p.present));
+        finished && (now >= end || self.peers.values().any(|p| p.sent >= n))
     }
 
-    fn handle(&mut self, event: &Event, now: Instant) -> anyhow::Result<()> {
-        self.out.emit(event)?;
+    fn handle(&mut self, node: &Node, event: &Event, now: Instant) -> anyhow::Result<()> {
+        self.emit(event)?;
         match event {
             Event::Enter { peer, name, .. } => {
-                self.peers.insert(
-                    *peer,
-                    Peer {
-                        name: name.to_string(),
-                        present: true,
-                        sent: 0,
-                        received: 0,
-                        rtts: Vec::new(),
-                        waiting: VecDeque::new(),
-                        next_ping: None,
-                    },
-                );
-                self.ping(*peer, now);
+                // zpinger's greeting; the peer may have gone already (its EXIT follows).
+                let _ = node.whisper(*peer, vec![HELLO.to_vec()]);
+                let p = self.peers.entry(*peer).or_default();
+                p.name = name.to_string();
+                p.present = true;
+                if self.args.count.is_none_or(|n| p.sent < n) {
+                    p.next_ping = Some(now);
+                }
             }
             Event::Exit { peer, .. } => {
                 if let Some(p) = self.peers.get_mut(peer) {
                     p.present = false;
+                    p.next_ping = None;
                 }
             }
             Event::Whisper { content, .. } if content.as_slice() == [HELLO] => {
-                self.node.shout(GROUP, vec![HELLO.to_vec()])?;
-            }
-            Event::Shout {
-                peer,
-                group,
-                content,
-                ..
-            } if group == GROUP && content.as_slice() == [HELLO] => {
-                let answered = self.peers.get_mut(peer).and_then(|p| {
-                    let (seq, at) = p.waiting.pop_front()?;
-                    let rtt = now.duration_since(at);
-                    p.received += 1;
-                    p.rtts.push(rtt);
-                    Some((seq, rtt))
-                });
-                if let Some((seq, rtt)) = answered {
-                    self.report("rtt", *peer, seq, Some(rtt))?;
-                }
+                node.shout(GROUP, vec![HELLO.to_vec()])?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn summary(&mut self) -> anyhow::Result<()> {
+    /// One summary per peer pinged; whether any ping was answered.
+    fn summary(&mut self) -> anyhow::Result<bool> {
         let mut lines = Vec::new();
         for (u, p) in &self.peers {
             if p.sent == 0 {
@@ -252,25 +236,95 @@ impl<'a> Pinger<'a> {
         for l in lines {
             self.out.line(&l)?;
         }
-        Ok(())
+        Ok(self.peers.values().any(|p| p.received > 0))
     }
+}
 
-    fn run(mut self) -> anyhow::Result<()> {
-        let stop = cli::stop_flag()?;
-        cli::stop_when_stdout_closes(&stop);
-        while !stop.load(Ordering::SeqCst) && !self.done() {
-            self.tick(Instant::now())?;
-            if let Some(event) = self
-                .node
-                .recv_timeout(cli::TICK.min(self.every.unwrap_or(cli::TICK)))?
-            {
-                self.handle(&event, Instant::now())?;
+/// Ok(0): some ping was answered (or our reader left); Ok(1): none was, as ping(8).
+fn run(args: &PingArgs) -> anyhow::Result<u8> {
+    let stop = cli::stop_flag()?;
+    cli::stop_when_stdout_closes(&stop);
+    let out = Output::stdout(args.output.format, args.output.color);
+    let node = cli::start_node(&args.node)?;
+    node.join(GROUP)?;
+    let start = Instant::now();
+    // --count without --interval pings every second, like ping(8).
+    let every = args.every.or(args.count.map(|_| Duration::from_secs(1)));
+    let window_end = args
+        .count
+        .zip(every)
+        .map(|(n, e)| start + e.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)));
+    let deadline = args.deadline.map(|d| start + d);
+    let mut pinger = Pinger {
+        args,
+        every,
+        out,
+        peers: BTreeMap::new(),
+    };
+    let (tx, rx) = mpsc::channel::<Answer>();
+    let answered = std::thread::scope(|s| -> anyhow::Result<bool> {
+        let node = &node;
+        let mut body = || -> anyhow::Result<()> {
+            loop {
+                let now = Instant::now();
+                if stop.load(Ordering::SeqCst)
+                    || deadline.is_some_and(|d| now >= d)
+                    || pinger.done(now, window_end)
+                {
+                    break;
+                }
+                for (peer, seq) in pinger.due(now) {
+                    let tx = tx.clone();
+                    let timeout = args.reply_timeout;
+                    s.spawn(move || {
+                        let _ = tx.send((peer, seq, node.ping(peer, timeout)));
+                    });
+                }
+                while let Ok(a) = rx.try_recv() {
+                    pinger.answer(a)?;
+                }
+                let waiting = pinger.peers.values().any(|p| p.out > 0);
+                let mut wait = if waiting { POLL } else { cli::TICK };
+                if let Some(e) = every {
+                    wait = wait.min(e);
+                }
+                if let Some(d) = deadline {
+                    wait = wait.min(d.saturating_duration_since(now));
+                }
+                if let Some(event) = node.recv_timeout(wait)? {
+                    pinger.handle(node, &event, Instant::now())?;
+                }
+            }
+            // Ending early (Ctrl-C, --deadline): the pings out get a moment to come back.
+            let grace = Instant::now() + GRACE;
+            while pinger.peers.values().any(|p| p.out > 0) {
+                let left = grace.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(a) => pinger.answer(a)?,
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        };
+        let result = body();
+        // Also on an error: the ping threads end once the node has stopped.
+        node.stop();
+        result?;
+        // The pings still out return Stopped now: not counted.
+        while pinger.peers.values().any(|p| p.out > 0) {
+            match rx.recv_timeout(cli::TICK) {
+                Ok(a) => pinger.answer(a)?,
+                Err(_) => break,
             }
         }
-        self.node.stop();
-        while let Ok(Some(event)) = self.node.try_recv() {
-            self.out.emit(&event)?;
+        while let Ok(Some(event)) = node.try_recv() {
+            pinger.emit(&event)?;
         }
-        self.summary()
-    }
+        pinger.summary()
+    })?;
+    Ok(if answered || cli::stdout_closed() {
+        cli::EXIT_OK
+    } else {
+        cli::EXIT_FAILURE
+    })
 }

@@ -406,21 +406,31 @@ pub struct WhisperArgs {
     mut_arg("interval", |a| a.long("beacon-interval")),
     about = "Ping ZRE peers like Zyre's zpinger, and report round-trip times like ping(8)",
     long_about = "Join GLOBAL, whisper \"Hello\" to each peer that enters and answer a \"Hello\" \
-whisper with a \"Hello\" shout to GLOBAL, as Zyre's zpinger does, printing every event. With \
---interval it pings each peer again every D and reports each round trip (a \"Hello\" whisper \
-answered by that peer's \"Hello\" shout), with a summary per peer at the end. The beacon \
-interval is --beacon-interval here."
+whisper with a \"Hello\" shout to GLOBAL, as Zyre's zpinger does, printing every event. Each \
+peer is pinged when it enters and, with --interval, again every D; a ping is a ZRE PING that \
+the peer's node answers with a PING-OK, timed by our node (Node::ping), whatever the peer's \
+application does. Each round trip is reported, with a summary per peer at the end. As ping(8): \
+--count N stops after N pings per peer (after N intervals when no peer came), -w bounds the \
+whole run, -q prints only the summaries, and the exit status is 1 when no ping was answered. \
+The beacon interval is --beacon-interval here."
 )]
 pub struct PingArgs {
     /// Ping each peer again every D
     #[arg(help_heading = "Ping options", long = "interval", id = "every", value_name = "D", value_parser = parse_duration)]
     pub every: Option<Duration>,
-    /// Stop once every peer was pinged N times (implies --interval 1s)
+    /// Stop once every peer was pinged N times, or after N intervals when no peer came
+    /// (implies --interval 1s)
     #[arg(help_heading = "Ping options", long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// A ping not answered within D is lost
     #[arg(help_heading = "Ping options", long, short = 'W', value_name = "D", default_value = "5s", value_parser = parse_duration)]
     pub reply_timeout: Duration,
+    /// Stop after D, however many pings were sent or answered (ping(8) -w)
+    #[arg(help_heading = "Ping options", long, short = 'w', value_name = "D", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Print only the summaries (no events, no rtt or lost lines)
+    #[arg(help_heading = "Ping options", long, short = 'q')]
+    pub quiet: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub output: OutputArgs,
@@ -446,8 +456,10 @@ pub enum DirFormat {
     about = "Keep a directory holding one <UUID>.json file per online ZRE peer",
     long_about = "Keep DIR holding one <UUID>.json file per online peer: written on enter, \
 rewritten on join and leave, removed on exit, always atomically (a temporary file in DIR renamed \
-into place). Files left by an earlier run are removed at start, and ours on a clean exit. DIR is \
-created if missing."
+into place). DIR is created if missing. One zre-dir at a time keeps a directory: it locks \
+DIR/.zre-dir.lock (flock) and a second one exits 1. It removes only files it wrote, which it lists \
+in DIR/.zre-dir.written: ours at exit, and at start those a crashed run left; anything else in DIR \
+is left alone."
 )]
 pub struct DirArgs {
     /// File layout

@@ -10,6 +10,7 @@ use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 
 use super::args::{self, DirArgs, Generate, ListenArgs, PingArgs, ShoutArgs, WhisperArgs};
+use super::args_tools::PeersArgs;
 
 /// Every user command, as it parses its command line (with `--generate`).
 pub fn commands() -> Vec<Command> {
@@ -19,6 +20,7 @@ pub fn commands() -> Vec<Command> {
         args::command::<WhisperArgs>(),
         args::command::<PingArgs>(),
         args::command::<DirArgs>(),
+        args::command::<PeersArgs>(),
     ]
 }
 
@@ -139,7 +141,9 @@ at once. zre-listen: --count events were printed.",
         "1",
         "Runtime failure (nobody to deliver to, the node failed, ...): one line \
 \"zre-xxx: error: ...\" on stderr. zre-listen: --timeout ended the run before --count events \
-were printed (nothing on stderr, as grep finding nothing).",
+were printed (nothing on stderr, as grep finding nothing). zre-ping: no ping was answered \
+(no peer, or total loss; nothing on stderr, as ping(8)). zre-dir: DIR is kept by another \
+zre-dir.",
     ),
     (
         "2",
@@ -210,23 +214,48 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
 --reply-timeout or when the peer exits; and at the end, for each peer pinged, \
 {\"type\":\"summary\",\"time\",\"peer\",\"name\",\"sent\",\"received\",\"loss\",\"min_ms\",\
 \"avg_ms\",\"max_ms\"} where loss is a percentage and the times are null when nothing came back. \
-Answers carry no sequence number: each \"Hello\" shout from a peer answers its oldest ping \
-still waiting.",
+A ping is a ZRE PING that the peer's node answers with a PING-OK (any ZRE node does, Zyre's \
+and pyre's too), timed by our node from sending the PING to reading the PING-OK, so that \
+rtt_ms includes what was queued on the link ahead of either; seq counts the pings to that \
+peer from 1. zpinger's \"Hello\" whispers and shouts are printed as events and answer no \
+ping. Pings still out when the run ends early (Ctrl-C, -w) are given a tenth of a second, \
+then not counted. -q prints only the summaries. The exit status is 1, as ping(8)'s, when no \
+ping was answered (no peer, or total loss), also after Ctrl-C, and 0 otherwise.",
             ],
             vec![
                 "zre-ping --interface lo",
                 "zre-ping -i lo --interval 1s --count 5 --format human",
+                "zre-ping -i lo -w 10s -q | jq -r '\"\\(.name) \\(.loss)%\"'",
             ],
         ),
         "zre-dir" => (
             vec![
                 "With --format json each file holds {\"uuid\", \"name\", \"endpoint\", \
 \"headers\", \"groups\", \"since\"} (since: when the peer entered, RFC 3339 UTC). With \
---format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout.",
+--format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout. \
+It keeps three files of its own in DIR while it runs, .zre-dir.lock, .zre-dir.written and \
+(briefly) .zre-dir.tmp; DIR that is a file is a usage error (exit 2), and DIR that another \
+zre-dir keeps a runtime failure (exit 1).",
             ],
             vec![
                 "zre-dir --interface lo /run/zre/peers",
                 "jq -r .name /run/zre/peers/*.json",
+            ],
+        ),
+        "zre-peers" => (
+            vec![
+                "With --format json (the default) each peer present is one JSON object on one \
+line, \"type\" first: {\"type\":\"peer\",\"time\",\"peer\",\"name\",\"endpoint\",\
+\"headers\",\"groups\",\"rtt_ms\"}, where peer is its UUID (32 upper-case hex digits), \
+headers an object, groups a sorted array and rtt_ms the round trip of a ZRE PING measured \
+by our node just before listing (null when it did not answer within --wait). With --format \
+human, one line a peer, what the peer chose escaped. Peers are sorted by name. Nothing to \
+list is not an error: exit 0 with no output, as fd and rg --files.",
+            ],
+            vec![
+                "zre-peers --interface lo",
+                "zre-peers -i lo -g CHAT | jq -r .name",
+                "zre-peers -i lo --wait 5s --format human",
             ],
         ),
         _ => (vec![], vec![]),
@@ -267,7 +296,8 @@ pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
     }
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "zre-listen(1), zre-shout(1), zre-whisper(1), zre-ping(1), zre-dir(1), jq(1)",
+        "zre-listen(1), zre-shout(1), zre-whisper(1), zre-ping(1), zre-dir(1), zre-peers(1), \
+jq(1)",
     )]);
     roff.to_writer(&mut w)?;
     man.render_version_section(&mut w)?;

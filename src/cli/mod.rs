@@ -16,18 +16,20 @@
 //! zre-shout also takes `group`), so binary and multi-frame content round-trips exactly;
 //! objects whose `type` is not `shout` or `whisper` are skipped, so zre-listen's output
 //! can be piped in as it is.
-//! zre-ping adds `rtt`, `lost` and `summary` objects (see its man page).
+//! zre-ping adds `rtt`, `lost` and `summary` objects, zre-peers prints `peer` objects
+//! (see their man pages).
 //!
 //! # Exit status
 //!
 //! | code | meaning                                                                 |
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe (noticed within a tenth of a second even when nothing is printed); zre-listen: `--count` reached |
-//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached |
+//! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died); zre-listen: `--timeout` ended the run before `--count` was reached; zre-ping: no ping was answered (no peer, or total loss), as ping(8) |
 //! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`), timers that do not fit together, an unknown interface |
 //! | 130, 143, 129 | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM, SIGHUP: 128 + the signal, as a shell reports a process it killed) before everything was delivered; the line on stderr says what was not |
 
 pub mod args;
+pub mod args_tools;
 pub mod docs;
 pub mod input;
 pub mod output;

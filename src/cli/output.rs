@@ -237,6 +237,56 @@ pub fn event_human(event: &Event) -> String {
     line
 }
 
+/// A peer as zre-peers prints it, one NDJSON line (without the newline): `type` "peer",
+/// `time`, `peer` (its UUID), `name`, `endpoint`, `headers`, `groups` (sorted), and
+/// `rtt_ms`, the round trip of the last ZRE PING it answered (null if none yet).
+pub fn peer_json(p: &crate::PeerInfo) -> String {
+    let h: serde_json::Map<String, Value> = p
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    let groups: Vec<Value> = p.groups.iter().map(|g| Value::from(g.as_str())).collect();
+    Obj::event("peer")
+        .str("peer", &uuid_hex(&p.uuid))
+        .str("name", &p.name)
+        .str("endpoint", &p.endpoint)
+        .field("headers", Value::Object(h))
+        .field("groups", Value::Array(groups))
+        .field(
+            "rtt_ms",
+            p.rtt.map_or(Value::Null, |d| Value::from(millis(d))),
+        )
+        .finish()
+}
+
+/// A duration in milliseconds, to the microsecond.
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// A peer as one readable line: name, UUID, endpoint, groups, headers and round trip,
+/// everything the peer chose [`escape`]d.
+pub fn peer_human(p: &crate::PeerInfo) -> String {
+    let mut line = format!(
+        "{} {} at {}",
+        escape(&p.name).bold(),
+        format!("({})", uuid_hex(&p.uuid)).dimmed(),
+        escape(&p.endpoint)
+    );
+    if !p.groups.is_empty() {
+        let groups: Vec<String> = p.groups.iter().map(|g| escape(g)).collect();
+        line.push_str(&format!(" in {}", groups.join(",").green()));
+    }
+    for (k, v) in &p.headers {
+        line.push_str(&format!(" {}={}", escape(k), escape(v)));
+    }
+    if let Some(rtt) = p.rtt {
+        line.push_str(&format!(" {}", format!("rtt={} ms", millis(rtt)).dimmed()));
+    }
+    line
+}
+
 /// Where events go: stdout, in the chosen format, one flushed line each.
 #[derive(Debug)]
 pub struct Output {

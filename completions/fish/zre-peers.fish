@@ -1,0 +1,21 @@
+complete -c zre-peers -s w -l wait -d 'How long to listen before listing (default: 1.5 x --interval)' -r
+complete -c zre-peers -s f -l format -d 'Output format' -r -f -a "json\t'One JSON object per line (NDJSON)'
+human\t'One readable line per event, what peers send escaped, coloured on a terminal'"
+complete -c zre-peers -l color -d 'When --format human is coloured' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (not empty); CLICOLOR_FORCE (not 0) forces it'
+always\t'Always, also into a pipe or a file'
+never\t'Never'"
+complete -c zre-peers -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
+complete -c zre-peers -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
+complete -c zre-peers -s i -l interface -d 'Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
+complete -c zre-peers -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r
+complete -c zre-peers -l interval -d 'How often to send a beacon (10ms to 1d)' -r
+complete -c zre-peers -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
+complete -c zre-peers -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
+complete -c zre-peers -s g -l group -d 'List only the members of GROUP (repeatable: of any of them); joins nothing' -r
+complete -c zre-peers -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
+bash\t'The bash completion script'
+zsh\t'The zsh completion script'
+fish\t'The fish completion script'"
+complete -c zre-peers -s v -l verbose -d 'Log protocol decisions on stderr'
+complete -c zre-peers -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c zre-peers -s V -l version -d 'Print version'
