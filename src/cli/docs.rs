@@ -178,7 +178,8 @@ const ENV_ROWS: &[(&str, &str)] = &[
     ),
 ];
 
-fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+fn extra(name: &str) -> (Vec<String>, Vec<&'static str>) {
+    use super::schema::shape;
     // (extra OUTPUT paragraphs, EXAMPLES)
     match name {
         "zre-listen" => (
@@ -191,7 +192,7 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             ],
         ),
         "zre-shout" => (
-            vec!["zre-shout prints nothing on stdout."],
+            vec!["zre-shout prints nothing on stdout.".to_string()],
             vec![
                 "zre-shout --interface lo CHAT hello world",
                 "tail -f log | zre-shout -i lo --peers 2 LOGS",
@@ -200,7 +201,7 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             ],
         ),
         "zre-whisper" => (
-            vec!["zre-whisper prints nothing on stdout."],
+            vec!["zre-whisper prints nothing on stdout.".to_string()],
             vec![
                 "zre-whisper --interface lo alice 'are you there?'",
                 "echo '{\"frames\":[{\"text\":\"key\"},{\"base64\":\"AAEC\"}]}' | zre-whisper -i lo --json 5E1C0D5BE71F4A4BA7C1E0E7B9F4AA01",
@@ -208,12 +209,11 @@ fn extra(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
         ),
         "zre-ping" => (
             vec![
-                "Beside the events, zre-ping prints these objects: \
-{\"type\":\"rtt\",\"time\",\"peer\",\"name\",\"seq\",\"rtt_ms\"} for each answered ping; \
-{\"type\":\"lost\",\"time\",\"peer\",\"name\",\"seq\"} for a ping not answered within \
+                format!("Beside the events, zre-ping prints these objects: \
+{} for each answered ping; \
+{} for a ping not answered within \
 --reply-timeout or when the peer exits; and at the end, for each peer pinged, \
-{\"type\":\"summary\",\"time\",\"peer\",\"name\",\"sent\",\"received\",\"loss\",\"min_ms\",\
-\"avg_ms\",\"max_ms\"} where loss is a percentage and the times are null when nothing came back. \
+{} where loss is a percentage and the times are null when nothing came back. \
 A ping is a ZRE PING that the peer's node answers with a PING-OK (any ZRE node does, Zyre's \
 and pyre's too), timed by our node from sending the PING to reading the PING-OK, so that \
 rtt_ms includes what was queued on the link ahead of either; seq counts the pings to that \
@@ -221,6 +221,7 @@ peer from 1. zpinger's \"Hello\" whispers and shouts are printed as events and a
 ping. Pings still out when the run ends early (Ctrl-C, -w) are given a tenth of a second, \
 then not counted. -q prints only the summaries. The exit status is 1, as ping(8)'s, when no \
 ping was answered (no peer, or total loss), also after Ctrl-C, and 0 otherwise.",
+                shape("rtt"), shape("lost"), shape("summary")),
             ],
             vec![
                 "zre-ping --interface lo",
@@ -230,12 +231,11 @@ ping was answered (no peer, or total loss), also after Ctrl-C, and 0 otherwise."
         ),
         "zre-dir" => (
             vec![
-                "With --format json each file holds {\"uuid\", \"name\", \"endpoint\", \
-\"headers\", \"groups\", \"since\"} (since: when the peer entered, RFC 3339 UTC). With \
+                format!("With --format json each file holds {} (since: when the peer entered, RFC 3339 UTC). With \
 --format zyredir it holds [name, endpoint, headers]. zre-dir prints nothing on stdout. \
 It keeps three files of its own in DIR while it runs, .zre-dir.lock, .zre-dir.written and \
 (briefly) .zre-dir.tmp; DIR that is a file is a usage error (exit 2), and DIR that another \
-zre-dir keeps a runtime failure (exit 1).",
+zre-dir keeps a runtime failure (exit 1).", shape("file")),
             ],
             vec![
                 "zre-dir --interface lo /run/zre/peers",
@@ -244,13 +244,12 @@ zre-dir keeps a runtime failure (exit 1).",
         ),
         "zre-peers" => (
             vec![
-                "With --format json (the default) each peer present is one JSON object on one \
-line, \"type\" first: {\"type\":\"peer\",\"time\",\"peer\",\"name\",\"endpoint\",\
-\"headers\",\"groups\",\"rtt_ms\"}, where peer is its UUID (32 upper-case hex digits), \
+                format!("With --format json (the default) each peer present is one JSON object on one \
+line, \"type\" first: {}, where peer is its UUID (32 upper-case hex digits), \
 headers an object, groups a sorted array and rtt_ms the round trip of a ZRE PING measured \
 by our node just before listing (null when it did not answer within --wait). With --format \
 human, one line a peer, what the peer chose escaped. Peers are sorted by name. Nothing to \
-list is not an error: exit 0 with no output, as fd and rg --files.",
+list is not an error: exit 0 with no output, as fd and rg --files.", shape("peer")),
             ],
             vec![
                 "zre-peers --interface lo",
@@ -284,6 +283,7 @@ pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
         _ => {}
     }
     if !output.is_empty() {
+        let output: Vec<&str> = output.iter().map(String::as_str).collect();
         section(&mut w, "OUTPUT", &output)?;
     }
     table(&mut w, "EXIT STATUS", "", EXIT_ROWS)?;

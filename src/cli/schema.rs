@@ -2,9 +2,10 @@
 //! the order they are printed, and what each means.
 //!
 //! Everything else follows from here: the printers must print exactly these fields
-//! (`tests/cli_schema.rs` checks real output against [`fields_of`]), the man pages' FORMAT
-//! sections are made from [`FIELDS`], and README's table is [`markdown_table`] (a test
-//! compares them). A field may be added; none may change meaning.
+//! (`tests/cli_schema.rs` checks real output against [`fields_of`] and [`OBJECTS`]), the
+//! man pages' OUTPUT FORMAT and OUTPUT sections are made from [`FIELDS`] and [`shape`],
+//! and README's table is [`markdown_table`] (a test compares them). A field may be
+//! added; none may change meaning.
 
 /// One field of the tools' NDJSON objects.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +87,77 @@ pub const FIELDS: &[Field] = &[
         meaning: "only when the content is a single UTF-8 frame: that frame",
     },
 ];
+
+/// An object a single tool prints (beside the events) or writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Object {
+    /// The tool.
+    pub tool: &'static str,
+    /// Its `type` (zre-dir's files have none: "file").
+    pub kind: &'static str,
+    /// Its fields, in the order printed.
+    pub fields: &'static [&'static str],
+}
+
+/// The other objects: zre-ping's round trips, losses and summaries, zre-peers' listing,
+/// zre-dir's files. Their fields' meanings are in each tool's man page (OUTPUT), which
+/// shows these shapes.
+pub const OBJECTS: &[Object] = &[
+    Object {
+        tool: "zre-ping",
+        kind: "rtt",
+        fields: &["type", "time", "peer", "name", "seq", "rtt_ms"],
+    },
+    Object {
+        tool: "zre-ping",
+        kind: "lost",
+        fields: &["type", "time", "peer", "name", "seq"],
+    },
+    Object {
+        tool: "zre-ping",
+        kind: "summary",
+        fields: &[
+            "type", "time", "peer", "name", "sent", "received", "loss", "min_ms", "avg_ms",
+            "max_ms",
+        ],
+    },
+    Object {
+        tool: "zre-peers",
+        kind: "peer",
+        fields: &[
+            "type", "time", "peer", "name", "endpoint", "headers", "groups", "rtt_ms",
+        ],
+    },
+    Object {
+        tool: "zre-dir",
+        kind: "file",
+        fields: &["uuid", "name", "endpoint", "headers", "groups", "since"],
+    },
+];
+
+/// The object of `kind` (see [`OBJECTS`]).
+pub fn object(kind: &str) -> Option<&'static Object> {
+    OBJECTS.iter().find(|o| o.kind == kind)
+}
+
+/// How the man pages show an object: `{"type":"rtt","time","peer",...}`.
+pub fn shape(kind: &str) -> String {
+    let Some(o) = object(kind) else {
+        return String::new();
+    };
+    let fields: Vec<String> = o
+        .fields
+        .iter()
+        .map(|f| {
+            if *f == "type" {
+                format!("\"type\":\"{}\"", o.kind)
+            } else {
+                format!("\"{f}\"")
+            }
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
 
 /// The fields an event of `kind` carries, in order: (name, optional).
 pub fn fields_of(kind: &str) -> Vec<(&'static str, bool)> {

@@ -22,6 +22,7 @@ pub const SHOUT: &str = env!("CARGO_BIN_EXE_zre-shout");
 pub const WHISPER: &str = env!("CARGO_BIN_EXE_zre-whisper");
 pub const PING: &str = env!("CARGO_BIN_EXE_zre-ping");
 pub const DIR: &str = env!("CARGO_BIN_EXE_zre-dir");
+pub const PEERS: &str = env!("CARGO_BIN_EXE_zre-peers");
 
 /// Generous: the machine is shared with other builds.
 pub const DEADLINE: Duration = Duration::from_secs(10);
