@@ -6,9 +6,14 @@
 //! Crate map:
 //! - [`proto`]: the pure protocol (codec, beacon, peer, node state machine); no I/O.
 //! - `driver` (private): the sockets, the clock and the driver thread; application
-//!   threads send, and read the mailbox while they wait, under the same lock.
+//!   threads send, and read the mailbox while they wait, under the same lock. Its
+//!   `handoff` (who reads the mailbox) and `retry` (when backlogs are looked at again)
+//!   are pure types; `app` holds the waits of application threads (room on a link,
+//!   flush, ping), `core` what runs under the lock (including the bounded receive
+//!   path), `thread` socket setup, the loop and shutdown.
 //! - `link` (private): one peer's DEALER and back-pressure (whisper and shout wait while
-//!   it is backed up; protocol messages queue behind them and never wait).
+//!   it is backed up; protocol messages queue behind them and never wait); `Links` owns
+//!   the count of backlogged links.
 //! - `queue` (private): batched hand-over between threads, and the doorbell.
 //! - `log` (private): the verbose log, written to stderr by its own thread; lines that
 //!   do not fit its queue are dropped and counted, never waited for.
@@ -16,7 +21,7 @@
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
 //! - `cli` (feature `cli`, on by default): what the `zre-*` binaries share (flags, NDJSON
-//!   and human output). `zre = { version = "..", default-features = false }` builds the
+//!   and human output; the NDJSON format's one definition is `cli::schema`). `zre = { version = "..", default-features = false }` builds the
 //!   node alone, without the commands' crates.
 //!
 //! The protocol never panics on network input; a malformed frame is counted and dropped.
