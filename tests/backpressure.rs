@@ -16,8 +16,6 @@ use common::*;
 use zre::proto::codec::{Body, Hello, Message};
 use zre::{Event, Node, Uuid};
 
-const CONTENT: usize = 1024;
-
 /// A ZRE peer that reads its mailbox only when the test asks it to.
 struct FakePeer {
     uuid: Uuid,
@@ -83,32 +81,6 @@ impl FakePeer {
     }
 }
 
-fn numbered(i: usize) -> Vec<Vec<u8>> {
-    let mut frame = vec![0u8; CONTENT];
-    frame[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    vec![frame]
-}
-
-/// Waits until `count` stops moving (checked every 100 ms, unchanged for 500 ms) and
-/// returns where it stopped, or None if it reached `target`.
-fn stalls(count: &AtomicUsize, target: usize) -> Option<usize> {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    let (mut last, mut since) = (usize::MAX, Instant::now());
-    while Instant::now() < give_up {
-        let now = count.load(Ordering::SeqCst);
-        if now >= target {
-            return None;
-        }
-        if now != last {
-            (last, since) = (now, Instant::now());
-        } else if since.elapsed() >= Duration::from_millis(500) {
-            return Some(now);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the sender neither finished nor stopped within 60 s");
-}
-
 #[test]
 fn whisper_and_shout_wait_for_a_backed_up_link_and_lose_nothing() {
     const N: usize = 50_000;
@@ -142,7 +114,7 @@ fn whisper_and_shout_wait_for_a_backed_up_link_and_lose_nothing() {
             }
         })
     };
-    let stalled_at = stalls(&sent, N)
+    let stalled_at = stalls(&sent, N, Duration::from_millis(500))
         .expect("all 50,000 whispers returned while the peer read nothing: whisper never waited");
     assert!(stalled_at > 0, "no whisper went out at all");
 
@@ -283,7 +255,7 @@ fn stop_ends_a_whisper_waiting_for_a_backed_up_link() {
             .expired_timeout(Duration::from_secs(120))
             .stop_linger(Duration::from_millis(500)),
     );
-    assert!(stalls(&sent, usize::MAX).is_some());
+    assert!(stalls(&sent, usize::MAX, Duration::from_millis(500)).is_some());
     let started = Instant::now();
     a.stop();
     // The backlog may wait for the peer until the stop linger, not longer.
@@ -367,4 +339,37 @@ fn a_whisper_or_shout_with_a_deadline_gives_up_on_a_backed_up_link_and_sends_not
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_flush_after_one_that_timed_out_covers_what_was_sent_in_between() {
+    let a = builder(47304, "alice")
+        .evasive_timeout(Duration::from_secs(60))
+        .expired_timeout(Duration::from_secs(120))
+        .start()
+        .unwrap();
+    let fake = FakePeer::start(&a, &["G"]);
+    inbox(&a, "alice").expect("ENTER slow", is_enter(fake.uuid));
+    // What came so far (HELLO, the PING that proved the fake).
+    while fake.recv(Duration::from_millis(300)).is_some() {}
+    assert!(
+        !a.flush(Duration::ZERO).unwrap(),
+        "the fake has not answered"
+    );
+    a.whisper(fake.uuid, vec![b"M".to_vec()]).unwrap();
+    std::thread::scope(|s| {
+        let second = s.spawn(|| a.flush(Duration::from_secs(3)));
+        std::thread::sleep(Duration::from_millis(100));
+        // The fake answers the first flush's PING (sent before M) and leaves M unread.
+        let (m, _) = fake
+            .recv(Duration::from_secs(2))
+            .expect("the first flush's PING");
+        assert!(matches!(m.body, Body::Ping), "{:?}", m.body);
+        let ok = Message::new(3, Body::PingOk).to_bytes().unwrap();
+        fake._link.send(ok, 0).unwrap();
+        // Before: Ok(true) after 0.1 s, with M never read.
+        assert!(!second.join().unwrap().unwrap(), "M was never read");
+    });
+    let (m, c) = fake.recv(Duration::from_secs(2)).expect("M");
+    assert!(matches!(m.body, Body::Whisper) && c == vec![b"M".to_vec()]);
 }

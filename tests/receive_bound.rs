@@ -14,44 +14,12 @@ use std::time::{Duration, Instant};
 use common::*;
 use zre::{Event, Node};
 
-const CONTENT: usize = 1024;
-
-fn numbered(i: usize) -> Vec<Vec<u8>> {
-    let mut frame = vec![0u8; CONTENT];
-    frame[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    vec![frame]
-}
-
-fn number_of(content: &[Vec<u8>]) -> usize {
-    u64::from_le_bytes(content[0][..8].try_into().unwrap()) as usize
-}
-
 /// This process's resident memory, in bytes.
 fn rss() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     let kb: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb * 1024
-}
-
-/// Waits until `count` stops moving (unchanged for 1 s) and returns where it stopped, or
-/// None if it reached `target`.
-fn stalls(count: &AtomicUsize, target: usize) -> Option<usize> {
-    let give_up = Instant::now() + Duration::from_secs(90);
-    let (mut last, mut since) = (usize::MAX, Instant::now());
-    while Instant::now() < give_up {
-        let now = count.load(Ordering::SeqCst);
-        if now >= target {
-            return None;
-        }
-        if now != last {
-            (last, since) = (now, Instant::now());
-        } else if since.elapsed() >= Duration::from_secs(1) {
-            return Some(now);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the sender neither finished nor stopped within 90 s");
 }
 
 /// Starts two nodes on `port` and waits until each has seen the other ENTER.
@@ -78,7 +46,7 @@ fn a_paused_reader_keeps_memory_bounded_and_the_sender_waits_then_all_arrives() 
             Ok::<(), zre::Error>(())
         });
         // B's application reads nothing: A must end up waiting, well short of N.
-        let stopped_at = stalls(&sent, N);
+        let stopped_at = stalls(&sent, N, Duration::from_secs(1));
         let grown = rss().saturating_sub(before);
         let stats = b.stats().unwrap();
         // Now B reads everything, in order, once.

@@ -917,7 +917,6 @@ fn flush_is_done_once_every_ready_peer_answered_a_ping_sent_after_our_messages()
     lan.run_until(secs(0.5));
     let now = lan.now;
     let u1 = lan.uuid(1);
-    assert!(lan.hosts[0].state.is_flushed(), "nothing owed yet");
     lan.hosts[2].alive = false; // will never answer
     lan.hosts[0]
         .state
@@ -929,15 +928,20 @@ fn flush_is_done_once_every_ready_peer_answered_a_ping_sent_after_our_messages()
             },
         )
         .unwrap();
-    lan.hosts[0].state.handle_flush_request(now);
-    assert!(!lan.hosts[0].state.is_flushed());
+    let ticket = lan.hosts[0].state.handle_flush_request(now);
+    assert!(!lan.hosts[0].state.is_flushed(&ticket));
     lan.settle();
     // Host 1 took the whisper and answered the PING behind it; host 2 still owes one.
     assert_eq!(lan.kinds(1, 0).last(), Some(&"whisper"));
-    assert!(!lan.hosts[0].state.is_flushed());
+    assert!(!lan.hosts[0].state.is_flushed(&ticket));
+    // A later flush has its own PINGs: it is not done by the first one's answers.
+    let now = lan.now;
+    let later = lan.hosts[0].state.handle_flush_request(now);
+    assert!(!lan.hosts[0].state.is_flushed(&later));
     // A peer that leaves owes nothing; the node itself did not stop.
     lan.run_for(secs(31.0));
-    assert!(lan.hosts[0].state.is_flushed());
+    assert!(lan.hosts[0].state.is_flushed(&ticket));
+    assert!(lan.hosts[0].state.is_flushed(&later));
     assert_eq!(lan.ready_peers(0), 1);
 }
 

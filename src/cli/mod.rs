@@ -234,6 +234,9 @@ pub fn send_or_stop(
 /// flag every [`SEND_SLICE`]. Ok(false): the stop flag was set first.
 pub fn flush_or_stop(node: &Node, stop: &AtomicBool) -> anyhow::Result<bool> {
     loop {
+        // Events nobody prints still take room: past the event limit the answers would
+        // wait behind them.
+        while node.try_recv()?.is_some() {}
         if node.flush(SEND_SLICE)? {
             return Ok(true);
         }

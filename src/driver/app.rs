@@ -27,7 +27,8 @@ pub(crate) fn command(
             if left.is_zero() {
                 blocked = None;
             } else {
-                left_ms = left_ms.min(left.as_micros().div_ceil(1000) as i64);
+                // The minimum first: a timeout of years does not fit an i64 of ms.
+                left_ms = left.as_micros().div_ceil(1000).min(left_ms as u128) as i64;
             }
             if blocked.is_none() {
                 if let Some(peer) = waiting.take() {
@@ -72,10 +73,7 @@ pub(crate) fn ping(
         let ticket = c.state.handle_ping_request(now, &peer)?;
         c.flush();
         c.publish();
-        // The answer comes through the mailbox: see `flush`.
-        c.room_waiters += 1;
-        c.handoff.release_idle();
-        c.driver_bell.ring();
+        c.await_answers(true);
         ticket
     };
     let result = loop {
@@ -96,8 +94,7 @@ pub(crate) fn ping(
         }
         std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
     };
-    let mut c = lock(core);
-    c.room_waiters = c.room_waiters.saturating_sub(1);
+    lock(core).await_answers(false);
     result
 }
 
@@ -114,35 +111,27 @@ pub(crate) fn rtts(core: &Mutex<Core>, peers: &[Uuid]) -> Vec<Option<Duration>> 
 const FLUSH_LOOK: Duration = Duration::from_millis(2);
 
 /// Waits until every ready peer has taken what we sent it so far (it answered a PING sent
-/// after it), until `deadline` at the most: Ok(false) then. A flush already under way (a
-/// call that timed out) is waited on, not started again.
+/// after it), until `deadline` at the most: Ok(false) then. Each call sends its own PINGs.
 pub(crate) fn flush(core: &Mutex<Core>, deadline: Option<Instant>) -> Result<bool, Error> {
-    {
+    let ticket = {
         let mut c = lock(core);
         if c.ctx.is_none() {
             return Err(Error::Stopped);
         }
-        if !c.flushing {
-            c.flushing = true;
-            let now = c.clock;
-            c.state.handle_flush_request(now);
-            c.flush();
-            c.publish();
-        }
-        // The answers come through the mailbox: the driver reads it at once, and past the
-        // event limit as for a thread waiting for room (see `Core::event_room`).
-        c.room_waiters += 1;
-        c.handoff.release_idle();
-        c.driver_bell.ring();
-    }
+        // A fresh clock read: the PINGs are timed for `Peer::rtt`.
+        let ticket = c.state.handle_flush_request(Instant::now());
+        c.flush();
+        c.publish();
+        c.await_answers(true);
+        ticket
+    };
     let result = loop {
         {
-            let mut c = lock(core);
+            let c = lock(core);
             if c.ctx.is_none() {
                 break Err(Error::Stopped);
             }
-            if c.state.is_flushed() {
-                c.flushing = false;
+            if c.state.is_flushed(&ticket) {
                 break Ok(true);
             }
         }
@@ -152,7 +141,6 @@ pub(crate) fn flush(core: &Mutex<Core>, deadline: Option<Instant>) -> Result<boo
         }
         std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
     };
-    let mut c = lock(core);
-    c.room_waiters = c.room_waiters.saturating_sub(1);
+    lock(core).await_answers(false);
     result
 }

@@ -63,8 +63,8 @@ pub(crate) struct Core {
     pub(super) stalled: Arc<AtomicBool>,
     /// How often reading stopped so (`Stats::receive_stalls`).
     pub(super) stalls: u64,
-    /// An application thread waits in [`flush`] for the PING-OKs of the PINGs it sent.
-    pub(super) flushing: bool,
+    /// Application threads waiting for answers to their PINGs (a flush or a ping).
+    pub(super) answer_waiters: u32,
     /// A stop was asked for: the mailbox is read whatever waits for the application, or
     /// the peers' answers to our last PINGs could wait behind it until the linger ends.
     pub(super) stopping: bool,
@@ -92,7 +92,9 @@ pub(crate) struct Core {
 impl Core {
     /// Carries out a command on the caller's thread (after [`command`] saw room for it).
     pub(super) fn command(&mut self, cmd: Command) -> Result<(), Error> {
-        if self.ctx.is_none() {
+        // Once stopping, nothing new may go out: the stop's PINGs cover only what was
+        // sent before them, and the goodbye could overtake a later message.
+        if self.ctx.is_none() || self.stopping {
             return Err(Error::Stopped);
         }
         // Our own groups change under this lock, in the order the commands run, so two
@@ -126,6 +128,12 @@ impl Core {
     /// and anything that arrived since makes the descriptor readable, so the wait will
     /// see it. (A receive that finds nothing costs libzmq two syscalls.)
     pub(crate) fn serve_application(&mut self, deadline: Option<Instant>, woken: bool) -> Watch {
+        if self.stopping {
+            // The stopping driver reads the peers' last answers itself: one read here
+            // could take the descriptor's signal from under its wait.
+            self.publish();
+            return Watch::Closing;
+        }
         let drained = if woken || self.mail_pending || self.is_stalled() {
             self.read_mailbox()
         } else {
@@ -200,12 +208,25 @@ impl Core {
         if self.stopping {
             return BATCH;
         }
-        let limit = if self.room_waiters > 0 {
+        let limit = if self.room_waiters > 0 || self.answer_waiters > 0 {
             self.event_limit.saturating_add(2 * SEND_HWM as usize)
         } else {
             self.event_limit
         };
         limit.saturating_sub(self.outgoing.len() + self.events.len())
+    }
+
+    /// An application thread starts (or stops) waiting for answers to the PINGs it sent:
+    /// they come through the mailbox, so the driver reads it at once, and past the event
+    /// limit as for a thread waiting for room (see [`Core::event_room`]).
+    pub(super) fn await_answers(&mut self, waiting: bool) {
+        if waiting {
+            self.answer_waiters += 1;
+            self.handoff.release_idle();
+            self.driver_bell.ring();
+        } else {
+            self.answer_waiters = self.answer_waiters.saturating_sub(1);
+        }
     }
 
     /// The node's ZeroMQ context, until it shuts down.

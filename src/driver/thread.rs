@@ -78,7 +78,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         stalled: stalled.clone(),
         stalls: 0,
         stopping: false,
-        flushing: false,
+        answer_waiters: 0,
         driver_bell: bell.clone(),
         udp: udp_send,
         beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),

@@ -215,6 +215,11 @@ impl Config {
     }
 }
 
+/// What a flush waits for (see [`NodeState::handle_flush_request`]): each ready peer and
+/// the count of PINGs sent to it when the flush was asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushTicket(Vec<(Uuid, u64)>);
+
 /// One thing the state machine decided; see [`NodeState::poll_output`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1124,6 +1129,11 @@ impl NodeState {
             return;
         }
         self.draining = true;
+        self.ping_ready_peers();
+    }
+
+    /// PINGs every ready peer: its answer tells that it read all we sent before.
+    fn ping_ready_peers(&mut self) {
         let ready: Vec<Uuid> = self
             .peers
             .values()
@@ -1137,7 +1147,11 @@ impl NodeState {
 
     /// True once a stop was requested and every ready peer answered its PING.
     pub fn is_drained(&self) -> bool {
-        self.draining && self.is_flushed()
+        self.draining
+            && self
+                .peers
+                .values()
+                .all(|p| !p.ready || p.pings_outstanding == 0)
     }
 
     /// The application wants a round trip to `peer` measured: PING it now. Returns the
@@ -1154,30 +1168,36 @@ impl NodeState {
     }
 
     /// The application wants to know when every ready peer has taken what we sent it so
-    /// far: PING each one. A peer answers a PING only after reading everything we sent
-    /// before it (one TCP stream, read in order), so [`NodeState::is_flushed`] turns true
-    /// once all have answered (or left).
-    pub fn handle_flush_request(&mut self, now: Instant) {
+    /// far: PING each one now. A peer answers a PING only after reading everything we
+    /// sent before it (one TCP stream, read in order), so once each has answered this
+    /// PING (or left) [`NodeState::is_flushed`] says so for the returned ticket. Each
+    /// request has its own PINGs: what was sent before it is covered, whatever other
+    /// flushes or keep-alive PINGs are under way.
+    pub fn handle_flush_request(&mut self, now: Instant) -> FlushTicket {
         self.now = self.now.max(now);
         if self.stopped {
-            return;
+            return FlushTicket::default();
         }
-        let ready: Vec<Uuid> = self
-            .peers
-            .values()
-            .filter(|p| p.ready)
-            .map(|p| p.uuid)
-            .collect();
-        for uuid in ready {
-            self.send(&uuid, Body::Ping, Vec::new());
-        }
+        self.ping_ready_peers();
+        FlushTicket(
+            self.peers
+                .values()
+                .filter(|p| p.ready)
+                .map(|p| (p.uuid, p.pings_sent))
+                .collect(),
+        )
     }
 
-    /// True when no ready peer owes us an answer to a PING.
-    pub fn is_flushed(&self) -> bool {
-        self.peers
-            .values()
-            .all(|p| !p.ready || p.pings_outstanding == 0)
+    /// True once every peer in `ticket` answered the PING of its flush request, or left
+    /// (a peer that left and came back with the same UUID counts as left).
+    pub fn is_flushed(&self, ticket: &FlushTicket) -> bool {
+        ticket
+            .0
+            .iter()
+            .all(|(uuid, sent)| match self.peers.get(uuid) {
+                Some(p) if p.ready && p.pings_sent >= *sent => p.pongs >= *sent,
+                _ => true,
+            })
     }
 
     /// Stop: forget every peer (no EXIT events: the node itself is going): disconnect

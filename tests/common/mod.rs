@@ -273,3 +273,39 @@ pub fn of_kind<'a>(events: &'a [Value], kinds: &[&str]) -> Vec<&'a Value> {
         .filter(|v| kinds.iter().any(|k| v["type"] == *k))
         .collect()
 }
+
+/// A 1 KiB frame carrying `i` in its first 8 bytes (little-endian), as one message.
+pub fn numbered(i: usize) -> Vec<Vec<u8>> {
+    let mut frame = vec![0u8; 1024];
+    frame[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    vec![frame]
+}
+
+/// The number [`numbered`] put in a message.
+pub fn number_of(content: &[Vec<u8>]) -> usize {
+    u64::from_le_bytes(content[0][..8].try_into().unwrap()) as usize
+}
+
+/// Waits until `count` stops moving (unchanged for `steady`) and returns where it
+/// stopped, or None if it reached `target`; panics after 90 s of neither.
+pub fn stalls(
+    count: &std::sync::atomic::AtomicUsize,
+    target: usize,
+    steady: Duration,
+) -> Option<usize> {
+    let give_up = Instant::now() + Duration::from_secs(90);
+    let (mut last, mut since) = (usize::MAX, Instant::now());
+    while Instant::now() < give_up {
+        let now = count.load(std::sync::atomic::Ordering::SeqCst);
+        if now >= target {
+            return None;
+        }
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= steady {
+            return Some(now);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the sender neither finished nor stopped within 90 s");
+}
