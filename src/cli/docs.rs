@@ -169,6 +169,16 @@ const ENV_ROWS: &[(&str, &str)] = &[
     ),
     ("ZRE_PORT", "The default for --port."),
     (
+        "ZRE_UUID",
+        "The default for --uuid. Every command that sees it takes that UUID: set it for one \
+command, not for a whole shell.",
+    ),
+    (
+        "ZRE_IDENTITY",
+        "The default for --identity (the same caution as ZRE_UUID: commands sharing the file \
+share the UUID).",
+    ),
+    (
         "NO_COLOR",
         "When set and not empty, --color auto prints no colour.",
     ),
