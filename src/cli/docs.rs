@@ -139,7 +139,8 @@ at once. zre-listen: --count events were printed.",
     ),
     (
         "1",
-        "Runtime failure (nobody to deliver to, the node failed, ...): one line \
+        "Runtime failure (nobody to deliver to, the node failed, an --identity file that \
+holds no UUID, a --mailbox-port in use, ...): one line \
 \"zre-xxx: error: ...\" on stderr. zre-listen: --timeout ended the run before --count events \
 were printed (nothing on stderr, as grep finding nothing). zre-ping: no ping was answered \
 (no peer, or total loss; nothing on stderr, as ping(8)). zre-dir: DIR is kept by another \
@@ -149,7 +150,7 @@ zre-dir.",
         "2",
         "Usage error, in one line \"zre-xxx: error: ...\" that names the flag or the \
 environment variable the bad value came from: bad arguments, an unknown interface, a duplicate \
---header key, timers that do not fit together (--evasive must be below --expired, with room \
+--header key, a --uuid that is not one, --uuid with --identity, timers that do not fit together (--evasive must be below --expired, with room \
 for silent, evasive + a fifth, between them).",
     ),
     (
