@@ -44,11 +44,8 @@ pub(crate) fn load_or_create(path: &Path) -> Result<Uuid, Error> {
     let name = path.file_name().ok_or_else(|| {
         Error::Config(format!("identity file {}: not a file name", path.display()))
     })?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    // Unique to this attempt: other nodes, in this process too, may be creating it now.
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), uuid.simple()));
     let ctx = || format!("create identity file {}", path.display());
     let written = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -91,9 +88,8 @@ fn set_mode(_: &Path) -> std::io::Result<()> {
 fn parse_file(path: &Path, bytes: &[u8]) -> Result<Uuid, Error> {
     let bad = |why: String| Error::Config(format!("identity file {}: {why}", path.display()));
     let text = std::str::from_utf8(bytes).map_err(|_| bad("not text".into()))?;
-    let line = text.strip_suffix('\n').unwrap_or(text);
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    parse_uuid(line).map_err(bad)
+    // Written by hand, it may have gained blank space around the UUID.
+    parse_uuid(text.trim()).map_err(bad)
 }
 
 #[cfg(test)]
@@ -162,7 +158,8 @@ mod tests {
             b"hello\n",
             b"0123\n",
             b"\xff\xfe",
-            b"0123456789ABCDEF0123456789ABCDEF\n\n",
+            b"0123456789ABCDEF 0123456789ABCDEF\n",
+            b"0123456789ABCDEF0123456789ABCDEF\n0123456789ABCDEF0123456789ABCDEF\n",
         ] {
             fs::write(&path, content).unwrap();
             match load_or_create(&path) {
@@ -171,7 +168,7 @@ mod tests {
             }
         }
         // Hand-written forms are fine.
-        fs::write(&path, "01234567-89ab-cdef-0123-456789abcdef").unwrap();
+        fs::write(&path, "  01234567-89ab-cdef-0123-456789abcdef\r\n\n").unwrap();
         assert_eq!(
             load_or_create(&path).unwrap(),
             Uuid::from_u128(0x0123_4567_89AB_CDEF_0123_4567_89AB_CDEF)
@@ -180,6 +177,29 @@ mod tests {
         let missing = dir.join("no/such/dir/id");
         let e = load_or_create(&missing).unwrap_err().to_string();
         assert!(e.contains("no/such/dir/id"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn nodes_creating_one_file_at_once_agree() {
+        let dir = scratch("race");
+        let path = dir.join("id");
+        let got: Vec<Uuid> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create(&path).unwrap()))
+                .collect();
+            all.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(got.iter().all(|u| *u == got[0]), "{got:?}");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", crate::uuid_hex(&got[0]))
+        );
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
