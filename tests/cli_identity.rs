@@ -26,9 +26,12 @@ fn free_port() -> u16 {
 }
 
 /// Each command with `flags` and the operands it needs to start its node.
-fn each_command(port: u16, flags: &[&str]) -> Vec<(&'static str, Vec<String>)> {
-    let dir = std::env::temp_dir().join(format!("zre-cli-identity-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
+/// zre-dir's DIR is `dir`.
+fn each_command(
+    port: u16,
+    flags: &[&str],
+    dir: &std::path::Path,
+) -> Vec<(&'static str, Vec<String>)> {
     let operands: [(&str, Vec<String>); 6] = [
         (LISTEN, vec![]),
         (SHOUT, vec!["G".into(), "m".into()]),
@@ -45,6 +48,21 @@ fn each_command(port: u16, flags: &[&str]) -> Vec<(&'static str, Vec<String>)> {
             (bin, a)
         })
         .collect()
+}
+
+/// How many UDP sockets process `pid` holds (its descriptors against /proc/net/udp).
+fn udp_sockets_of(pid: u32) -> usize {
+    let table = std::fs::read_to_string("/proc/net/udp").expect("read /proc/net/udp");
+    let udp: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(9).map(|i| format!("socket:[{i}]")))
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the process's descriptors")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| udp.contains(&*target.to_string_lossy()))
+        .count()
 }
 
 fn enter_of<'a>(uuid: &'a str) -> impl Fn(&Value) -> bool + 'a {
@@ -119,7 +137,7 @@ fn an_identity_file_survives_a_crash_and_peers_see_exit_then_enter() {
     // A file that is not a UUID: a runtime failure naming it.
     let bad = dir.0.join("bad.id");
     std::fs::write(&bad, "hello\n").unwrap();
-    for (bin, args) in each_command(port, &["--identity", bad.to_str().unwrap()]) {
+    for (bin, args) in each_command(port, &["--identity", bad.to_str().unwrap()], &dir.0) {
         let (code, _, err) = run(bin, &args);
         assert_eq!(code, Some(1), "{bin}: {err}");
         assert!(
@@ -133,6 +151,7 @@ fn an_identity_file_survives_a_crash_and_peers_see_exit_then_enter() {
 fn a_fixed_mailbox_port_is_in_the_enter_peers_see_and_one_in_use_fails() {
     let port = 46312;
     let mailbox = free_port();
+    let dir = TempDir::new("cli-mailbox");
     let mut b = Proc::spawn(LISTEN, &with(port, &["--name", "b"]));
     let _a = Proc::spawn(
         LISTEN,
@@ -144,7 +163,7 @@ fn a_fixed_mailbox_port_is_in_the_enter_peers_see_and_one_in_use_fails() {
     let v = b.expect("a enters", |v| kind(v) == "enter" && v["name"] == "a");
     assert_eq!(v["endpoint"], format!("tcp://127.0.0.1:{mailbox}"));
     // Taken now by a: every command fails naming it.
-    for (bin, args) in each_command(port, &["--mailbox-port", &mailbox.to_string()]) {
+    for (bin, args) in each_command(port, &["--mailbox-port", &mailbox.to_string()], &dir.0) {
         let (code, _, err) = run(bin, &args);
         assert_eq!(code, Some(1), "{bin}: {err}");
         assert!(
@@ -199,6 +218,9 @@ fn without_beacons_a_command_is_met_only_by_require_peer() {
     let w = quiet.expect("the whisper", |v| kind(v) == "whisper");
     assert_eq!(w["text"], "found you");
     assert_eq!(w["peer"], lib);
+    // No UDP socket in quiet; loud's beacon socket shows the check sees one.
+    assert_eq!(udp_sockets_of(quiet.pid()), 0);
+    assert!(udp_sockets_of(loud.pid()) > 0);
     // Nobody else: loud heard no one, quiet met only lib.
     std::thread::sleep(Duration::from_millis(500));
     assert!(
