@@ -240,7 +240,9 @@ impl Builder {
         self
     }
 
-    /// Starts the node: binds its mailbox and beacon socket and begins discovery.
+    /// Starts the node: reads or creates its identity file if it has one, binds its
+    /// mailbox and (unless [`Builder::beacon`] is off) its beacon socket, and begins
+    /// discovery.
     pub fn start(self) -> Result<Node, Error> {
         let uuid = match &self.identity {
             Identity::Random => Uuid::new_v4(),
