@@ -17,6 +17,8 @@
 //! - `queue` (private): batched hand-over between threads, and the doorbell.
 //! - `log` (private): the verbose log, written to stderr by its own thread; lines that
 //!   do not fit its queue are dropped and counted, never waited for.
+//! - `identity` (private): UUIDs as people write them, and the identity file that keeps
+//!   one across restarts.
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
@@ -32,6 +34,7 @@
 pub mod cli;
 mod driver;
 pub mod error;
+mod identity;
 pub mod iface;
 mod link;
 mod log;

@@ -55,10 +55,19 @@ const TAKE_BATCH: usize = 1024;
 /// The default UDP beacon port, as in Zyre.
 pub const DEFAULT_PORT: u16 = 5670;
 
+/// Where the node's UUID comes from.
+#[derive(Debug, Clone)]
+enum Identity {
+    Random,
+    Uuid(Uuid),
+    File(std::path::PathBuf),
+}
+
 /// Configures a node; [`Builder::start`] starts it.
 #[derive(Debug, Clone)]
 pub struct Builder {
-    uuid: Option<Uuid>,
+    identity: Identity,
+    beacon: bool,
     name: Option<String>,
     headers: Vec<(String, String)>,
     port: u16,
@@ -75,7 +84,8 @@ pub struct Builder {
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            uuid: None,
+            identity: Identity::Random,
+            beacon: true,
             name: None,
             headers: Vec::new(),
             port: DEFAULT_PORT,
@@ -98,9 +108,30 @@ impl Builder {
         self
     }
 
-    /// Use this UUID instead of a random one.
+    /// Use this UUID instead of a random one. Replaces an earlier
+    /// [`Builder::identity_file`].
+    ///
+    /// A node that restarts with the UUID it had is, to its peers, the same peer back
+    /// again, yet with nothing of its past: they report it leaving (EXIT) and entering
+    /// (ENTER) anew, as Zyre does, and what it had joined must be joined again. After a
+    /// clean stop its peers saw EXIT at once (its port-0 beacon); after a crash, a peer
+    /// still holding it sees EXIT the moment the new process says HELLO, then ENTER once
+    /// it has answered a PING. A peer never holds two copies of one UUID.
     pub fn uuid(mut self, uuid: Uuid) -> Self {
-        self.uuid = Some(uuid);
+        self.identity = Identity::Uuid(uuid);
+        self
+    }
+
+    /// Keep the node's UUID in this file, so that it survives restarts (see
+    /// [`Builder::uuid`] for what peers see then). [`Builder::start`] reads it; when it
+    /// does not exist it is created with a random UUID: the 32 upper-case hex digits and
+    /// a newline, mode 0644, written beside it and moved into place whole (of two nodes
+    /// that create it at once, both use the UUID that landed). It may also be written by
+    /// hand, with the digits in either case and the hyphens of `8-4-4-4-12` or not.
+    /// A file that holds anything else is [`Error::Config`], naming the file; one that
+    /// cannot be read or written is [`Error::Io`]. Replaces an earlier [`Builder::uuid`].
+    pub fn identity_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.identity = Identity::File(path.into());
         self
     }
 
@@ -109,6 +140,17 @@ impl Builder {
         let key = key.into();
         self.headers.retain(|(k, _)| *k != key);
         self.headers.push((key, value.into()));
+        self
+    }
+
+    /// Discover peers by UDP beacon (default on). Off, the node opens no UDP socket at
+    /// all: it neither sends nor hears beacons, and meets only the peers given to
+    /// [`Node::require_peer`] and those that connect to it (from their own
+    /// `require_peer`, for example). Without the port-0 goodbye beacon, its peers see it
+    /// leave when it stops only after their expired timeout (30 s by default). The
+    /// beacon port ([`Builder::port`]) is then unused.
+    pub fn beacon(mut self, on: bool) -> Self {
+        self.beacon = on;
         self
     }
 
@@ -151,7 +193,8 @@ impl Builder {
         self
     }
 
-    /// Bind the mailbox on this TCP port instead of an ephemeral one.
+    /// Bind the mailbox on this TCP port instead of an ephemeral one (0: ephemeral). A
+    /// port in use fails [`Builder::start`] with [`Error::Zmq`] naming the endpoint.
     pub fn mailbox_port(mut self, port: u16) -> Self {
         self.mailbox_port = Some(port);
         self
@@ -197,9 +240,15 @@ impl Builder {
         self
     }
 
-    /// Starts the node: binds its mailbox and beacon socket and begins discovery.
+    /// Starts the node: reads or creates its identity file if it has one, binds its
+    /// mailbox and (unless [`Builder::beacon`] is off) its beacon socket, and begins
+    /// discovery.
     pub fn start(self) -> Result<Node, Error> {
-        let uuid = self.uuid.unwrap_or_else(Uuid::new_v4);
+        let uuid = match &self.identity {
+            Identity::Random => Uuid::new_v4(),
+            Identity::Uuid(uuid) => *uuid,
+            Identity::File(path) => crate::identity::load_or_create(path)?,
+        };
         let name = self
             .name
             .unwrap_or_else(|| crate::uuid_hex(&uuid)[..6].to_string());
@@ -217,7 +266,7 @@ impl Builder {
         let running = driver::start(Setup {
             config,
             iface,
-            beacon_port: self.port,
+            beacon_port: self.beacon.then_some(self.port),
             mailbox_port: self.mailbox_port,
             advertised_endpoint: self.advertised_endpoint,
             stop_linger: self.stop_linger,

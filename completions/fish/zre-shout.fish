@@ -4,6 +4,9 @@ complete -c zre-shout -s n -l name -d 'Our node name, 1 to 255 bytes (default: t
 complete -c zre-shout -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
 complete -c zre-shout -s i -l interface -d 'Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
 complete -c zre-shout -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r
+complete -c zre-shout -l uuid -d 'Our UUID, 32 hex digits in either case, hyphens allowed (default: random, or the one in --identity)' -r -f
+complete -c zre-shout -l identity -d 'Keep our UUID in FILE across restarts: read it, or create it with a random one' -r -F
+complete -c zre-shout -l mailbox-port -d 'TCP port of our mailbox, 1 to 65535 (default, or 0: any free port)' -r
 complete -c zre-shout -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-shout -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-shout -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
@@ -15,6 +18,7 @@ fish\t'The fish completion script'"
 complete -c zre-shout -l json -d 'Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout); objects whose "type" is not shout or whisper (zre-listen\'s other events) are skipped'
 complete -c zre-shout -s 0 -l null -d 'Read messages separated by NUL bytes, not newlines (find -print0, xargs -0)'
 complete -c zre-shout -l whole -d 'Send all of stdin as one message (e.g. a binary file)'
+complete -c zre-shout -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): only peers that connect to us meet us'
 complete -c zre-shout -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-shout -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-shout -s V -l version -d 'Print version'

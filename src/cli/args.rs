@@ -59,6 +59,39 @@ pub struct NodeArgs {
     )]
     pub port: u16,
 
+    /// Our UUID, 32 hex digits in either case, hyphens allowed (default: random, or the
+    /// one in --identity)
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZRE_UUID",
+        hide_env_values = true,
+        value_name = "HEX",
+        value_hint = ValueHint::Other,
+        value_parser = parse_uuid,
+        conflicts_with = "identity"
+    )]
+    pub uuid: Option<crate::Uuid>,
+
+    /// Keep our UUID in FILE across restarts: read it, or create it with a random one
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZRE_IDENTITY",
+        hide_env_values = true,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath
+    )]
+    pub identity: Option<PathBuf>,
+
+    /// TCP port of our mailbox, 1 to 65535 (default, or 0: any free port)
+    #[arg(help_heading = "Node options", long, value_name = "PORT", value_parser = clap::value_parser!(u16))]
+    pub mailbox_port: Option<u16>,
+
+    /// Send and hear no beacons (no UDP socket at all): only peers that connect to us meet us
+    #[arg(help_heading = "Node options", long)]
+    pub no_beacon: bool,
+
     /// How often to send a beacon (10ms to 1d)
     #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -94,7 +127,17 @@ impl NodeArgs {
             .interval(self.interval)
             .evasive_timeout(self.evasive)
             .expired_timeout(self.expired)
-            .verbose(self.verbose);
+            .verbose(self.verbose)
+            .beacon(!self.no_beacon);
+        if let Some(uuid) = self.uuid {
+            b = b.uuid(uuid);
+        }
+        if let Some(path) = &self.identity {
+            b = b.identity_file(path);
+        }
+        if let Some(port) = self.mailbox_port {
+            b = b.mailbox_port(port);
+        }
         if let Some(name) = &self.name {
             b = b.name(name);
         }
@@ -814,6 +857,11 @@ pub fn parse_interface(s: &str) -> Result<String, String> {
         n if n > 64 => Err(format!("is {n} bytes; no interface has such a name")),
         _ => Ok(s.to_string()),
     }
+}
+
+/// Parses a UUID: 32 hex digits in either case, or 8-4-4-4-12 with hyphens.
+pub fn parse_uuid(s: &str) -> Result<crate::Uuid, String> {
+    crate::identity::parse_uuid(s)
 }
 
 /// Parses `KEY=VALUE`; KEY is 1 to 255 bytes.

@@ -139,7 +139,8 @@ at once. zre-listen: --count events were printed.",
     ),
     (
         "1",
-        "Runtime failure (nobody to deliver to, the node failed, ...): one line \
+        "Runtime failure (nobody to deliver to, the node failed, an --identity file that \
+holds no UUID, a --mailbox-port in use, ...): one line \
 \"zre-xxx: error: ...\" on stderr. zre-listen: --timeout ended the run before --count events \
 were printed (nothing on stderr, as grep finding nothing). zre-ping: no ping was answered \
 (no peer, or total loss; nothing on stderr, as ping(8)). zre-dir: DIR is kept by another \
@@ -149,7 +150,7 @@ zre-dir.",
         "2",
         "Usage error, in one line \"zre-xxx: error: ...\" that names the flag or the \
 environment variable the bad value came from: bad arguments, an unknown interface, a duplicate \
---header key, timers that do not fit together (--evasive must be below --expired, with room \
+--header key, a --uuid that is not one, --uuid with --identity, timers that do not fit together (--evasive must be below --expired, with room \
 for silent, evasive + a fifth, between them).",
     ),
     (
@@ -168,6 +169,16 @@ const ENV_ROWS: &[(&str, &str)] = &[
         "The default for --interface when ZRE_INTERFACE is not set, as Zyre (CZMQ) reads it.",
     ),
     ("ZRE_PORT", "The default for --port."),
+    (
+        "ZRE_UUID",
+        "The default for --uuid. Every command that sees it takes that UUID: set it for one \
+command, not for a whole shell.",
+    ),
+    (
+        "ZRE_IDENTITY",
+        "The default for --identity (the same caution as ZRE_UUID: commands sharing the file \
+share the UUID).",
+    ),
     (
         "NO_COLOR",
         "When set and not empty, --color auto prints no colour.",

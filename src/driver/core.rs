@@ -70,7 +70,9 @@ pub(crate) struct Core {
     pub(super) stopping: bool,
     /// The driver's doorbell: rung when a backlog appears that it must look after.
     pub(super) driver_bell: Arc<Bell>,
-    pub(super) udp: UdpSocket,
+    /// None when the node does not beacon: beacons the state machine still makes (its
+    /// port-0 goodbye) go nowhere.
+    pub(super) udp: Option<UdpSocket>,
     pub(super) beacon_to: SocketAddrV4,
     pub(super) events: Arc<Queue<Event>>,
     /// Events on their way to the application, handed over together.
@@ -357,7 +359,10 @@ impl Core {
                 self.links.remove(&peer);
             }
             Transmit::Beacon(bytes) => {
-                if let Err(e) = self.udp.send_to(&bytes, self.beacon_to) {
+                let Some(udp) = &self.udp else {
+                    return;
+                };
+                if let Err(e) = udp.send_to(&bytes, self.beacon_to) {
                     log(
                         &self.state,
                         &format!("beacon to {} failed: {e}", self.beacon_to),

@@ -55,7 +55,8 @@ use crate::queue::Queue;
 pub(crate) struct Setup {
     pub config: Config,
     pub iface: Interface,
-    pub beacon_port: u16,
+    /// None: no beacon, and no UDP socket.
+    pub beacon_port: Option<u16>,
     pub mailbox_port: Option<u16>,
     pub advertised_endpoint: Option<String>,
     pub stop_linger: Duration,

@@ -32,6 +32,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     router.set_rcvhwm(RECV_HWM).map_err(zmq_err("set rcvhwm"))?;
     let port = setup
         .mailbox_port
+        .filter(|p| *p != 0)
         .map_or_else(|| "*".to_string(), |p| p.to_string());
     let bind = format!("tcp://{}:{}", setup.iface.ip, port);
     router
@@ -50,12 +51,16 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .get_fd()
         .map_err(zmq_err("read mailbox descriptor"))?;
 
-    let udp = beacon_socket(setup.beacon_port)?;
-    let udp_send = udp.try_clone().map_err(io_err("beacon socket"))?;
+    // No beacon: no UDP socket at all, and a state machine that never beacons (port 0).
+    let udp = setup.beacon_port.map(beacon_socket).transpose()?;
+    let udp_send = match &udp {
+        Some(u) => Some(u.try_clone().map_err(io_err("beacon socket"))?),
+        None => None,
+    };
 
     let mut config = setup.config;
     config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
-    config.beacon_port = mailbox_port;
+    config.beacon_port = if udp.is_some() { mailbox_port } else { 0 };
     let endpoint = config.endpoint.clone();
 
     let queue = Queue::new(COMMAND_QUEUE);
@@ -81,7 +86,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         answer_waiters: 0,
         driver_bell: bell.clone(),
         udp: udp_send,
-        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port),
+        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port.unwrap_or(0)),
         events: events.clone(),
         outgoing: VecDeque::new(),
         directory: directory.clone(),
@@ -154,7 +159,8 @@ fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
 struct Driver {
     core: Arc<Mutex<Core>>,
     router_fd: RawFd,
-    udp: UdpSocket,
+    /// None when the node does not beacon.
+    udp: Option<UdpSocket>,
     iface: Interface,
     requests: RequestsEnd,
     /// Requests taken from the queue and not yet carried out.
@@ -287,7 +293,11 @@ impl Driver {
             // Once stopping, commands are no longer read.
             let wanted = [
                 (self.router_fd, events(watch)),
-                (self.udp.as_raw_fd(), zmq::POLLIN),
+                // Without a beacon socket the bell stands in, asking for nothing.
+                match &self.udp {
+                    Some(udp) => (udp.as_raw_fd(), zmq::POLLIN),
+                    None => (self.bell.fd(), zmq::PollEvents::empty()),
+                },
                 (self.bell.fd(), events(stop_by.is_none())),
             ];
             let item = |(fd, ev): (RawFd, zmq::PollEvents)| zmq::PollItem::from_fd(fd, ev);
@@ -311,15 +321,18 @@ impl Driver {
             }
             ready = Ready {
                 mailbox: readable[0],
-                beacon: readable[1],
+                beacon: readable[1] && self.udp.is_some(),
                 bell: readable[2],
             };
         }
     }
 
     fn read_beacons(&mut self, core: &mut Core) {
+        let Some(udp) = &self.udp else {
+            return;
+        };
         for _ in 0..BATCH {
-            match self.udp.recv_from(&mut self.udp_buf) {
+            match udp.recv_from(&mut self.udp_buf) {
                 Ok((n, from)) => {
                     let ip = match from {
                         SocketAddr::V4(a) => *a.ip(),
@@ -421,8 +434,10 @@ impl Driver {
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
         // must not overtake the messages above.
-        for bytes in &leaving {
-            let _ = self.udp.send_to(bytes, beacon_to);
+        if let Some(udp) = &self.udp {
+            for bytes in &leaving {
+                let _ = udp.send_to(bytes, beacon_to);
+            }
         }
         let mut core = lock(&self.core);
         core.flush();
@@ -497,8 +512,10 @@ fn fail(core: &Mutex<Core>, why: &str) {
     if stopped.is_err() || flushed.is_err() || leaving.is_empty() {
         leaving = vec![crate::proto::beacon::Beacon::new(uuid, 0).encode()];
     }
-    for bytes in &leaving {
-        let _ = core.udp.send_to(bytes, core.beacon_to);
+    if let Some(udp) = &core.udp {
+        for bytes in &leaving {
+            let _ = udp.send_to(bytes, core.beacon_to);
+        }
     }
     if flushed.is_ok() {
         core.outgoing.retain(|e| !matches!(e, Event::Stop));
