@@ -57,24 +57,26 @@ pub(crate) fn command(
     }
 }
 
-/// Sends `peer` a PING and waits for its PING-OK, until `deadline` at the most
-/// ([`Error::Timeout`]): the round trip as the node measured it.
-pub(crate) fn ping(
+/// Sends PINGs (`ask`, under the lock, with a fresh clock read: they are timed for
+/// `Peer::rtt`) and waits until `answered` says what came of them, or `deadline` passes
+/// (`Ok(None)`). While it waits the driver reads the mailbox at once and past the event
+/// limit (see `Core::await_answers`).
+fn ask_and_wait<T, A>(
     core: &Mutex<Core>,
-    peer: Uuid,
     deadline: Option<Instant>,
-) -> Result<Duration, Error> {
-    let ticket = {
+    ask: impl FnOnce(&mut Core, Instant) -> Result<A, Error>,
+    answered: impl Fn(&Core, &A) -> Option<Result<T, Error>>,
+) -> Result<Option<T>, Error> {
+    let asked = {
         let mut c = lock(core);
         if c.ctx.is_none() {
             return Err(Error::Stopped);
         }
-        let now = Instant::now();
-        let ticket = c.state.handle_ping_request(now, &peer)?;
+        let asked = ask(&mut c, Instant::now())?;
         c.flush();
         c.publish();
         c.await_answers(true);
-        ticket
+        asked
     };
     let result = loop {
         {
@@ -82,20 +84,41 @@ pub(crate) fn ping(
             if c.ctx.is_none() {
                 break Err(Error::Stopped);
             }
-            match c.state.peer(&peer) {
-                Some(p) if p.pongs() >= ticket => break p.rtt.ok_or(Error::Stopped),
-                Some(p) if p.ready => {}
-                _ => break Err(Error::UnknownPeer(peer)),
+            if let Some(done) = answered(&c, &asked) {
+                break done.map(Some);
             }
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
-            break Err(Error::Timeout);
+            break Ok(None);
         }
-        std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
+        std::thread::sleep(left.map_or(ANSWER_LOOK, |l| l.min(ANSWER_LOOK)));
     };
     lock(core).await_answers(false);
     result
+}
+
+/// How often a thread waiting for answers looks whether they came.
+const ANSWER_LOOK: Duration = Duration::from_millis(2);
+
+/// Sends `peer` a PING and waits for its PING-OK, until `deadline` at the most
+/// ([`Error::Timeout`]): the round trip as the node measured it.
+pub(crate) fn ping(
+    core: &Mutex<Core>,
+    peer: Uuid,
+    deadline: Option<Instant>,
+) -> Result<Duration, Error> {
+    let rtt = ask_and_wait(
+        core,
+        deadline,
+        |c, now| Ok(c.state.handle_ping_request(now, &peer)?),
+        |c, ticket| match c.state.peer(&peer) {
+            Some(p) if p.pongs() >= *ticket => Some(p.rtt.ok_or(Error::Stopped)),
+            Some(p) if p.ready => None,
+            _ => Some(Err(Error::UnknownPeer(peer))),
+        },
+    )?;
+    rtt.ok_or(Error::Timeout)
 }
 
 /// The last round trip measured to each of `peers` (any PING: ours or the keep-alive).
@@ -107,40 +130,14 @@ pub(crate) fn rtts(core: &Mutex<Core>, peers: &[Uuid]) -> Vec<Option<Duration>> 
         .collect()
 }
 
-/// How often a thread waiting in [`flush`] looks whether the answers came.
-const FLUSH_LOOK: Duration = Duration::from_millis(2);
-
 /// Waits until every ready peer has taken what we sent it so far (it answered a PING sent
 /// after it), until `deadline` at the most: Ok(false) then. Each call sends its own PINGs.
 pub(crate) fn flush(core: &Mutex<Core>, deadline: Option<Instant>) -> Result<bool, Error> {
-    let ticket = {
-        let mut c = lock(core);
-        if c.ctx.is_none() {
-            return Err(Error::Stopped);
-        }
-        // A fresh clock read: the PINGs are timed for `Peer::rtt`.
-        let ticket = c.state.handle_flush_request(Instant::now());
-        c.flush();
-        c.publish();
-        c.await_answers(true);
-        ticket
-    };
-    let result = loop {
-        {
-            let c = lock(core);
-            if c.ctx.is_none() {
-                break Err(Error::Stopped);
-            }
-            if c.state.is_flushed(&ticket) {
-                break Ok(true);
-            }
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
-            break Ok(false);
-        }
-        std::thread::sleep(left.map_or(FLUSH_LOOK, |l| l.min(FLUSH_LOOK)));
-    };
-    lock(core).await_answers(false);
-    result
+    let done = ask_and_wait(
+        core,
+        deadline,
+        |c, now| Ok(c.state.handle_flush_request(now)),
+        |c, ticket| c.state.is_flushed(ticket).then_some(Ok(())),
+    )?;
+    Ok(done.is_some())
 }
