@@ -58,6 +58,7 @@ impl From<CommandError> for Error {
         match e {
             CommandError::UnknownPeer(u) => Error::UnknownPeer(u),
             CommandError::Encode(e) => Error::Encode(e),
+            e @ CommandError::BadEndpoint(_) => Error::Config(e.to_string()),
         }
     }
 }

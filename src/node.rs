@@ -79,6 +79,7 @@ pub struct Builder {
     max_pending: usize,
     stop_linger: Duration,
     event_limit: usize,
+    static_peers: Vec<String>,
 }
 
 impl Default for Builder {
@@ -97,6 +98,7 @@ impl Default for Builder {
             max_pending: 32,
             stop_linger: Duration::from_secs(1),
             event_limit: 10_000,
+            static_peers: Vec::new(),
         }
     }
 }
@@ -151,6 +153,16 @@ impl Builder {
     /// beacon port ([`Builder::port`]) is then unused.
     pub fn beacon(mut self, on: bool) -> Self {
         self.beacon = on;
+        self
+    }
+
+    /// A static peer (repeatable): the node connects to this mailbox endpoint
+    /// (`tcp://HOST:PORT`, as the peer announces it) and says HELLO; the peer's HELLO back
+    /// tells its UUID, and it ENTERs once it answers our PING. Tried again with backoff
+    /// while nobody answers, and again after the peer leaves. A bad endpoint makes
+    /// [`Builder::start`] fail. See also [`Node::connect_peer`].
+    pub fn peer(mut self, endpoint: impl Into<String>) -> Self {
+        self.static_peers.push(endpoint.into());
         self
     }
 
@@ -257,11 +269,15 @@ impl Builder {
             check_string("header key", k)?;
         }
         self.timers.check().map_err(Error::Config)?;
+        for endpoint in &self.static_peers {
+            crate::proto::node::check_endpoint(endpoint)?;
+        }
         let iface = iface::choose(self.interface.as_deref())?;
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
         config.timers = self.timers;
         config.max_pending = self.max_pending;
+        config.static_peers = self.static_peers;
         config.verbose = self.verbose;
         let running = driver::start(Setup {
             config,
@@ -523,6 +539,15 @@ impl Node {
     pub fn require_peer(&self, uuid: Uuid, endpoint: &str) -> Result<(), Error> {
         self.commands
             .send(Request::Discovered(uuid, endpoint.to_string()))
+            .map_err(|e| self.or_failure(e))
+    }
+
+    /// Adds a static peer by endpoint alone (see [`Builder::peer`]): the node connects
+    /// to `endpoint` (`tcp://HOST:PORT`) and learns the UUID from the peer's HELLO.
+    pub fn connect_peer(&self, endpoint: &str) -> Result<(), Error> {
+        crate::proto::node::check_endpoint(endpoint)?;
+        self.commands
+            .send(Request::StaticPeer(endpoint.to_string()))
             .map_err(|e| self.or_failure(e))
     }
 

@@ -72,9 +72,14 @@ impl Lan {
     }
 
     fn add_host(&mut self, i: usize, timers: Timers, uuid: Uuid) {
+        self.add_host_with(i, timers, uuid, |_| {});
+    }
+
+    fn add_host_with(&mut self, i: usize, timers: Timers, uuid: Uuid, f: impl FnOnce(&mut Config)) {
         let ip = Ipv4Addr::new(10, 0, 0, 1 + i as u8);
         let mut config = Config::new(uuid, format!("h{i}"), format!("tcp://{ip}:{PORT}"), PORT);
         config.timers = timers;
+        f(&mut config);
         let host = Host {
             state: NodeState::new(config, self.now),
             ip,
@@ -165,6 +170,11 @@ impl Lan {
             }
             Transmit::Disconnect { peer } => {
                 self.hosts[from].links.remove(&peer);
+            }
+            Transmit::Rekey { from: key, to } => {
+                if let Some(host) = self.hosts[from].links.remove(&key) {
+                    self.hosts[from].links.insert(to, host);
+                }
             }
             Transmit::Send { peer, frames } => {
                 if let Some(&to) = self.hosts[from].links.get(&peer) {
@@ -1404,4 +1414,93 @@ fn a_slow_bounded_link_that_moves_keeps_its_reader_alive_behind_a_long_queue() {
             assert!(kinds.contains(&"exit"), "the control expires: {kinds:?}");
         }
     }
+}
+
+/// Two hosts without beacons: host 0 knows host 1's endpoint only, host 1 knows nobody.
+fn static_pair() -> Lan {
+    let mut lan = Lan::new(0, timers());
+    lan.add_host_with(0, timers(), Uuid::from_u128(0x1000), |c| {
+        c.beacon_port = 0;
+        c.static_peers = vec![format!("tcp://10.0.0.2:{PORT}")];
+    });
+    lan.add_host_with(1, timers(), Uuid::from_u128(0x1001), |c| c.beacon_port = 0);
+    lan
+}
+
+#[test]
+fn a_static_endpoint_meets_a_peer_configured_with_nobody_with_one_hello_each_way() {
+    let mut lan = static_pair();
+    let hellos = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = hellos.clone();
+    lan.filter = Box::new(move |_, _, m| {
+        if matches!(m.body, Body::Hello(_)) {
+            count.set(count.get() + 1);
+        }
+        true
+    });
+    lan.run_until(secs(0.5));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    for (a, b) in [(0, 1), (1, 0)] {
+        let peer = lan.uuid(b);
+        lan.command(
+            a,
+            Command::Whisper {
+                peer,
+                content: vec![b"hi".to_vec()],
+            },
+        );
+        assert_eq!(lan.kinds(b, a).last(), Some(&"whisper"));
+    }
+    // A minute later: still one ENTER each, no re-creation, no retry.
+    lan.run_for(secs(60.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter", "whisper"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter", "whisper"]);
+    assert_eq!(hellos.get(), 2, "one HELLO each way");
+    assert_eq!(lan.hosts[0].links.len(), 1);
+}
+
+#[test]
+fn a_static_endpoint_that_does_not_answer_is_retried_with_backoff() {
+    let mut lan = static_pair();
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(20.0));
+    assert!(lan.events(0).is_empty());
+    // Tried at 0, 6, 13 and 22 s (closed after the evasive timeout, then 1, 2, 4 s later).
+    lan.add_host_with(1, timers(), Uuid::from_u128(0x1001), |c| c.beacon_port = 0);
+    lan.run_until(secs(21.9));
+    assert!(lan.events(0).is_empty());
+    lan.run_until(secs(22.1));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+}
+
+#[test]
+fn a_static_peer_that_restarts_with_a_new_uuid_is_met_again() {
+    let mut lan = static_pair();
+    lan.run_until(secs(1.0));
+    let old = lan.uuid(1);
+    lan.add_host_with(1, timers(), Uuid::from_u128(0x2001), |c| c.beacon_port = 0);
+    let new = lan.uuid(1);
+    lan.run_for(secs(40.0));
+    let seen: Vec<(&str, Uuid)> = lan
+        .events(0)
+        .iter()
+        .filter(|e| matches!(e.kind(), "enter" | "exit"))
+        .map(|e| (e.kind(), e.peer().unwrap()))
+        .collect();
+    assert_eq!(seen, vec![("enter", old), ("exit", old), ("enter", new)]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    assert_eq!(lan.ready_peers(0), 1);
+}
+
+#[test]
+fn a_static_link_hears_joins_made_before_the_peer_answered() {
+    let mut lan = static_pair();
+    lan.hosts[1].alive = false;
+    lan.run_until(secs(0.1));
+    lan.command(0, Command::Join("g".into()));
+    lan.hosts[1].alive = true;
+    lan.run_until(secs(7.0));
+    assert_eq!(lan.kinds(1, 0), vec!["enter", "join"]);
 }

@@ -13,6 +13,8 @@ use crate::queue::{Bell, Queue};
 pub(crate) enum Request {
     /// Discovered by the application (a static peer): uuid and endpoint.
     Discovered(Uuid, String),
+    /// A static peer by endpoint alone (checked by the caller).
+    StaticPeer(String),
     /// Asks for the state machine's counters.
     Stats(std::sync::mpsc::Sender<crate::proto::node::Stats>),
     /// Stop, giving what is queued at most this long to leave (None: the stop linger).

@@ -368,6 +368,10 @@ impl Driver {
                 Some(Request::Discovered(uuid, endpoint)) => {
                     core.state.handle_discovered(now, uuid, &endpoint)
                 }
+                Some(Request::StaticPeer(endpoint)) => {
+                    // Checked by `Node::connect_peer`.
+                    let _ = core.state.handle_static_peer(now, &endpoint);
+                }
                 Some(Request::Stats(reply)) => {
                     let mut stats = core.state.stats();
                     stats.receive_stalls = core.stalls;

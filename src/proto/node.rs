@@ -190,6 +190,10 @@ pub struct Config {
     /// HELLO's peer waits without one (up to `max_pending`, oldest dropped); both are
     /// linked as links free up or go stale (see `evict_stale`).
     pub max_pending: usize,
+    /// Static peers: mailbox endpoints (`tcp://host:port`) to connect to without knowing
+    /// the UUID there (see [`NodeState::handle_static_peer`]). Configured, not learned, so
+    /// not bounded; check each with [`check_endpoint`].
+    pub static_peers: Vec<String>,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_output`]).
     pub verbose: bool,
 }
@@ -210,6 +214,7 @@ impl Config {
             beacon_port: port,
             timers: Timers::default(),
             max_pending: 32,
+            static_peers: Vec::new(),
             verbose: false,
         }
     }
@@ -291,6 +296,14 @@ pub enum Transmit {
         /// The content frames.
         content: Content,
     },
+    /// The link opened under `from` (a static peer's key) is now the link of `to`, the
+    /// peer whose HELLO claimed its endpoint: same DEALER, nothing re-sent.
+    Rekey {
+        /// The key it had.
+        from: Uuid,
+        /// The peer's UUID.
+        to: Uuid,
+    },
     /// Close the peer's DEALER.
     Disconnect {
         /// The peer.
@@ -332,6 +345,34 @@ pub enum CommandError {
     /// A name did not fit its wire field.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// Not a ZRE mailbox endpoint.
+    #[error("bad peer endpoint {0:?}: want tcp://HOST:PORT")]
+    BadEndpoint(String),
+}
+
+/// Checks a static peer's endpoint: `tcp://host:port`, port 1 to 65535.
+pub fn check_endpoint(endpoint: &str) -> Result<(), CommandError> {
+    if is_tcp_endpoint(endpoint) {
+        Ok(())
+    } else {
+        Err(CommandError::BadEndpoint(endpoint.to_string()))
+    }
+}
+
+/// A static peer: an endpoint we connect to without knowing who is there. Its link is
+/// keyed by `key` (a UUID no peer may use) until a HELLO from a new UUID claims the
+/// endpoint: then the same link (its DEALER, its sequence) becomes that peer's
+/// ([`Transmit::Rekey`]), so the peer hears one HELLO from us, not two.
+#[derive(Debug)]
+struct StaticPeer {
+    key: Uuid,
+    endpoint: String,
+    /// Our link is open and said HELLO at this time; no answer yet.
+    linked_at: Option<Instant>,
+    sent_sequence: u16,
+    /// When to try again, while no peer holds the endpoint.
+    next_try: Instant,
+    backoff: Duration,
 }
 
 /// Counters of what the node received and what it dropped, for tests and diagnostics.
@@ -395,6 +436,8 @@ pub struct NodeState {
     groups: BTreeSet<String>,
     status: u8,
     next_beacon: Instant,
+    /// Static peers (see [`StaticPeer`]).
+    statics: Vec<StaticPeer>,
     /// Set by `handle_stop_request`: waiting for every ready peer to answer a PING.
     draining: bool,
     stopped: bool,
@@ -406,7 +449,8 @@ pub struct NodeState {
 impl NodeState {
     /// A node started at `now`; its first beacon is due at once.
     pub fn new(config: Config, now: Instant) -> Self {
-        NodeState {
+        let statics = config.static_peers.clone();
+        let mut node = NodeState {
             config,
             peers: Default::default(),
             pending: VecDeque::new(),
@@ -422,7 +466,13 @@ impl NodeState {
             stopped: false,
             out: VecDeque::new(),
             stats: Stats::default(),
+            statics: Vec::new(),
+        };
+        for endpoint in statics {
+            // A bad one was refused by whoever built the configuration; skip it here.
+            let _ = node.add_static(now, &endpoint);
         }
+        node
     }
 
     /// Our configuration.
@@ -559,6 +609,145 @@ impl NodeState {
         self.now = self.now.max(now);
         self.discover(now, uuid, endpoint, false);
         self.fill_links();
+    }
+
+    /// A static peer: connect to `endpoint` and say HELLO without knowing who is there.
+    /// Whoever answers with a HELLO from a new UUID claiming that endpoint is bound to the
+    /// link and PINGed; its PING-OK proves it (as for a peer introduced by HELLO), and it
+    /// ENTERs. Unanswered within the evasive timeout, the link is closed and tried again,
+    /// one interval later at first, doubling up to the expired timeout. While a peer holds
+    /// the endpoint nothing is tried; once it is gone (it left, expired, or restarted),
+    /// the endpoint is tried again at once: a static peer is expected to come back. The
+    /// endpoint must be the one the peer announces in its HELLO. Adding one twice, or our
+    /// own endpoint, does nothing.
+    pub fn handle_static_peer(&mut self, now: Instant, endpoint: &str) -> Result<(), CommandError> {
+        self.now = self.now.max(now);
+        self.add_static(now, endpoint)?;
+        self.fill_links();
+        Ok(())
+    }
+
+    fn add_static(&mut self, now: Instant, endpoint: &str) -> Result<(), CommandError> {
+        check_endpoint(endpoint)?;
+        if self.stopped || self.statics.iter().any(|s| s.endpoint == endpoint) {
+            return Ok(());
+        }
+        // Keys count down from the largest UUID: not a valid UUID of any version, and
+        // refused as a peer's (see `on_hello`).
+        let key = Uuid::from_u128(u128::MAX - self.statics.len() as u128);
+        self.statics.push(StaticPeer {
+            key,
+            endpoint: endpoint.to_string(),
+            linked_at: None,
+            sent_sequence: 0,
+            next_try: now,
+            backoff: self.config.timers.interval,
+        });
+        Ok(())
+    }
+
+    /// Opens, closes and retries static links; runs after every input, from `fill_links`.
+    fn tend_statics(&mut self) {
+        let now = self.now;
+        let timers = self.config.timers;
+        for i in 0..self.statics.len() {
+            let s = &self.statics[i];
+            let held = self.peers.values().any(|p| p.endpoint == s.endpoint);
+            match s.linked_at {
+                Some(at) if held || later(at, timers.evasive) <= now => {
+                    let s = &mut self.statics[i];
+                    s.linked_at = None;
+                    let key = s.key;
+                    if held {
+                        // Someone said HELLO from there by another way: ours is not needed.
+                        s.backoff = timers.interval;
+                        s.next_try = now;
+                    } else {
+                        s.next_try = later(now, s.backoff);
+                        s.backoff = s.backoff.saturating_mul(2).min(timers.expired);
+                    }
+                    self.out.push_transmit(Transmit::Disconnect { peer: key });
+                    let (e, held) = (self.statics[i].endpoint.clone(), held);
+                    self.trace(|| format!("static {e}: link closed (held: {held})"));
+                }
+                None if !held && s.next_try <= now && s.endpoint != self.config.endpoint => {
+                    self.link_static(i);
+                }
+                None if held => {
+                    let s = &mut self.statics[i];
+                    s.backoff = timers.interval;
+                    s.next_try = now;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn link_static(&mut self, i: usize) {
+        let s = &mut self.statics[i];
+        s.linked_at = Some(self.now);
+        s.sent_sequence = 0;
+        let (key, endpoint) = (s.key, s.endpoint.clone());
+        self.out.push_transmit(Transmit::Connect {
+            peer: key,
+            endpoint: endpoint.clone(),
+        });
+        let hello = Body::Hello(self.our_hello());
+        self.send_static(i, hello);
+        self.trace(|| format!("static {endpoint}: HELLO sent"));
+    }
+
+    fn send_static(&mut self, i: usize, body: Body) {
+        let s = &mut self.statics[i];
+        s.sent_sequence = s.sent_sequence.wrapping_add(1);
+        let key = s.key;
+        match Message::new(s.sent_sequence, body).to_bytes() {
+            Ok(frame) => self.out.push_transmit(Transmit::Send {
+                peer: key,
+                frames: vec![frame],
+            }),
+            Err(e) => {
+                s.sent_sequence = s.sent_sequence.wrapping_sub(1);
+                self.trace(|| format!("cannot encode: {e}"));
+            }
+        }
+    }
+
+    fn our_hello(&self) -> Hello {
+        Hello {
+            endpoint: self.config.endpoint.clone(),
+            groups: self.groups.iter().cloned().collect(),
+            status: self.status,
+            name: self.config.name.clone(),
+            headers: self.config.headers.clone(),
+        }
+    }
+
+    /// A HELLO from the new peer `uuid` claims the endpoint of the open static link `i`:
+    /// the link becomes the peer's (no second HELLO: Zyre re-creates a peer that says
+    /// HELLO twice), and a PING on it proves the peer.
+    fn bind_static(&mut self, now: Instant, i: usize, uuid: Uuid, hello: Hello) {
+        let timers = self.config.timers;
+        let s = &mut self.statics[i];
+        s.linked_at = None;
+        s.backoff = timers.interval;
+        s.next_try = now;
+        let (key, sequence) = (s.key, s.sent_sequence);
+        let mut peer = Peer::new(uuid, s.endpoint.clone(), now, &timers);
+        apply_hello(&mut peer, hello, now, &timers);
+        peer.held = hello_events(&peer);
+        peer.linked = true;
+        peer.linked_at = now;
+        peer.sent_sequence = sequence;
+        self.peers.insert(uuid, peer);
+        self.pending.push_back(uuid);
+        self.stats.messages += 1;
+        self.out.push_transmit(Transmit::Rekey {
+            from: key,
+            to: uuid,
+        });
+        self.trace(|| format!("{}: answered our static link, proving it", uuid_hex(&uuid)));
+        self.send(&uuid, Body::Ping, Vec::new());
     }
 
     /// `repeated`: its beacons keep coming (see [`NodeState::heard_again`]).
@@ -884,6 +1073,20 @@ impl NodeState {
         if hello.endpoint == self.config.endpoint {
             self.stats.hellos_refused += 1;
             self.trace(|| format!("{}: HELLO claims our endpoint", uuid_hex(&uuid)));
+            return;
+        }
+        if self.statics.iter().any(|s| s.key == uuid) {
+            // The key of a static link: no peer may take it.
+            self.stats.hellos_refused += 1;
+            return;
+        }
+        if let Some(i) = self
+            .statics
+            .iter()
+            .position(|s| s.linked_at.is_some() && s.endpoint == hello.endpoint)
+        {
+            // An open static link means no peer holds the endpoint (`tend_statics`).
+            self.bind_static(now, i, uuid, hello);
             return;
         }
         self.stats.messages += 1;
@@ -1217,6 +1420,11 @@ impl NodeState {
             for uuid in linked {
                 self.out.push_transmit(Transmit::Disconnect { peer: uuid });
             }
+            for s in std::mem::take(&mut self.statics) {
+                if s.linked_at.is_some() {
+                    self.out.push_transmit(Transmit::Disconnect { peer: s.key });
+                }
+            }
             self.pending.clear();
             self.remembered.clear();
             self.waiting.clear();
@@ -1242,7 +1450,21 @@ impl NodeState {
             return None;
         }
         let timers = &self.config.timers;
-        let peers = self.peers.values().map(|p| p.next_deadline(timers)).min();
+        let statics = self.statics.iter().filter_map(|s| match s.linked_at {
+            Some(at) => Some(later(at, timers.evasive)),
+            None if s.endpoint != self.config.endpoint
+                && !self.peers.values().any(|p| p.endpoint == s.endpoint) =>
+            {
+                Some(s.next_try)
+            }
+            None => None,
+        });
+        let peers = self
+            .peers
+            .values()
+            .map(|p| p.next_deadline(timers))
+            .chain(statics)
+            .min();
         if self.config.beacon_port == 0 {
             peers
         } else {
@@ -1381,6 +1603,7 @@ impl NodeState {
                 self.link(&uuid);
             }
         }
+        self.tend_statics();
     }
 
     /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
@@ -1397,13 +1620,7 @@ impl NodeState {
             peer: *uuid,
             endpoint: peer.endpoint.clone(),
         });
-        let hello = Body::Hello(Hello {
-            endpoint: self.config.endpoint.clone(),
-            groups: self.groups.iter().cloned().collect(),
-            status: self.status,
-            name: self.config.name.clone(),
-            headers: self.config.headers.clone(),
-        });
+        let hello = Body::Hello(self.our_hello());
         self.send(uuid, hello, Vec::new());
         if prove {
             self.send(uuid, Body::Ping, Vec::new());
@@ -1504,6 +1721,12 @@ impl NodeState {
         let uuids: Vec<Uuid> = self.peers.keys().copied().collect();
         for uuid in uuids {
             self.send(&uuid, body.clone(), Vec::new());
+        }
+        // An open static link said HELLO with our groups then: it hears the change too.
+        for i in 0..self.statics.len() {
+            if self.statics[i].linked_at.is_some() {
+                self.send_static(i, body.clone());
+            }
         }
     }
 }
