@@ -614,3 +614,50 @@ fn peer_list_is_a_snapshot_and_ping_measures_a_round_trip_on_the_link() {
     );
     assert!(a.peer_info(nobody).is_none());
 }
+
+#[test]
+fn static_peer_by_endpoint_alone_meets_a_node_that_knows_nobody() {
+    // No beacons on either side; only `a` knows where `b` is, and not its UUID.
+    let b = builder(47600, "bob").beacon(false).start().unwrap();
+    let a = builder(47600, "alice")
+        .beacon(false)
+        .peer(b.endpoint())
+        .start()
+        .unwrap();
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    ia.expect("ENTER bob", is_enter(b.uuid()));
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    a.whisper(b.uuid(), vec![b"to bob".to_vec()]).unwrap();
+    b.whisper(a.uuid(), vec![b"to alice".to_vec()]).unwrap();
+    ib.expect("WHISPER from alice", is_whisper(a.uuid()));
+    ia.expect("WHISPER from bob", is_whisper(b.uuid()));
+    // One ENTER each: no second HELLO re-created anyone.
+    for (inbox, who) in [(&mut ia, "alice"), (&mut ib, "bob")] {
+        let late: Vec<_> = inbox
+            .drain_for(Duration::from_millis(500))
+            .into_iter()
+            .filter(|e| matches!(e.kind(), "enter" | "exit"))
+            .collect();
+        assert!(late.is_empty(), "{who}: {late:?}");
+    }
+}
+
+#[test]
+fn a_bad_static_peer_endpoint_is_a_clear_error() {
+    for bad in [
+        "",
+        "127.0.0.1:5000",
+        "tcp://127.0.0.1",
+        "tcp://:80",
+        "tcp://h:0",
+        "udp://h:1",
+    ] {
+        match builder(47601, "x").beacon(false).peer(bad).start() {
+            Err(Error::Config(e)) => assert!(e.contains("tcp://HOST:PORT"), "{e}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    let a = builder(47601, "a").beacon(false).start().unwrap();
+    assert!(matches!(a.connect_peer("nope"), Err(Error::Config(_))));
+    a.connect_peer("tcp://127.0.0.1:1").unwrap();
+}
