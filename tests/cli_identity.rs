@@ -234,3 +234,57 @@ fn without_beacons_a_command_is_met_only_by_require_peer() {
         quiet.context()
     );
 }
+
+#[test]
+fn without_beacons_a_command_meets_a_peer_by_endpoint_alone() {
+    // Beacon ports 46330-46331: nothing beacons here anyway.
+    let port = 46330;
+    let mailbox = free_port();
+    let mut quiet = Proc::spawn(
+        LISTEN,
+        &with(
+            port,
+            &[
+                "--name",
+                "quiet",
+                "--no-beacon",
+                "--mailbox-port",
+                &mailbox.to_string(),
+            ],
+        ),
+    );
+    let endpoint = format!("tcp://127.0.0.1:{mailbox}");
+    let mut seeker = Proc::spawn(
+        LISTEN,
+        &with(
+            port,
+            &["--name", "seeker", "--no-beacon", "--peer", &endpoint],
+        ),
+    );
+    let e = seeker.expect("quiet enters", |v| {
+        kind(v) == "enter" && v["name"] == "quiet"
+    });
+    assert_eq!(e["endpoint"], endpoint.as_str());
+    quiet.expect("seeker enters", |v| {
+        kind(v) == "enter" && v["name"] == "seeker"
+    });
+    // zre-whisper finds quiet by name through ZRE_PEERS, and its whisper arrives.
+    let mut w = Command::new(WHISPER);
+    w.args(with(
+        port,
+        &["--name", "w", "--no-beacon", "quiet", "by endpoint"],
+    ))
+    .env("ZRE_PEERS", &endpoint);
+    let out = w.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = quiet.expect("the whisper", |v| kind(v) == "whisper" && v["name"] == "w");
+    assert_eq!(got["text"], "by endpoint");
+    // A bad endpoint is a usage error, not a panic.
+    let (code, _, err) = run(LISTEN, &with(port, &["--peer", "127.0.0.1:1"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tcp://HOST:PORT"), "{err}");
+}

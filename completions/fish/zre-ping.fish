@@ -15,6 +15,7 @@ complete -c zre-ping -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must sh
 complete -c zre-ping -l uuid -d 'Our UUID, 32 hex digits in either case, hyphens allowed (default: random, or the one in --identity)' -r -f
 complete -c zre-ping -l identity -d 'Keep our UUID in FILE across restarts: read it, or create it with a random one' -r -F
 complete -c zre-ping -l mailbox-port -d 'TCP port of our mailbox, 1 to 65535 (default, or 0: any free port)' -r
+complete -c zre-ping -l peer -d 'Connect to a peer\'s mailbox at tcp://HOST:PORT and say HELLO, without beacons or its UUID; its HELLO back tells who it is. Retried until it answers, and after it leaves (repeatable; ZRE_PEERS takes a comma-separated list)' -r -f
 complete -c zre-ping -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-ping -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
 complete -c zre-ping -l beacon-interval -d 'How often to send a beacon (10ms to 1d)' -r
@@ -23,7 +24,7 @@ bash\t'The bash completion script'
 zsh\t'The zsh completion script'
 fish\t'The fish completion script'"
 complete -c zre-ping -s q -l quiet -d 'Print only the summaries (no events, no rtt or lost lines)'
-complete -c zre-ping -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): only peers that connect to us meet us'
+complete -c zre-ping -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): we meet only peers that connect to us and those given by --peer'
 complete -c zre-ping -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-ping -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-ping -s V -l version -d 'Print version'

@@ -7,6 +7,7 @@ complete -c zre-shout -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must s
 complete -c zre-shout -l uuid -d 'Our UUID, 32 hex digits in either case, hyphens allowed (default: random, or the one in --identity)' -r -f
 complete -c zre-shout -l identity -d 'Keep our UUID in FILE across restarts: read it, or create it with a random one' -r -F
 complete -c zre-shout -l mailbox-port -d 'TCP port of our mailbox, 1 to 65535 (default, or 0: any free port)' -r
+complete -c zre-shout -l peer -d 'Connect to a peer\'s mailbox at tcp://HOST:PORT and say HELLO, without beacons or its UUID; its HELLO back tells who it is. Retried until it answers, and after it leaves (repeatable; ZRE_PEERS takes a comma-separated list)' -r -f
 complete -c zre-shout -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-shout -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-shout -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
@@ -18,7 +19,7 @@ fish\t'The fish completion script'"
 complete -c zre-shout -l json -d 'Read NDJSON objects from stdin: "text" or "frames", optional "group" (zre-shout); objects whose "type" is not shout or whisper (zre-listen\'s other events) are skipped'
 complete -c zre-shout -s 0 -l null -d 'Read messages separated by NUL bytes, not newlines (find -print0, xargs -0)'
 complete -c zre-shout -l whole -d 'Send all of stdin as one message (e.g. a binary file)'
-complete -c zre-shout -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): only peers that connect to us meet us'
+complete -c zre-shout -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): we meet only peers that connect to us and those given by --peer'
 complete -c zre-shout -s v -l verbose -d 'Log protocol decisions on stderr'
 complete -c zre-shout -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-shout -s V -l version -d 'Print version'

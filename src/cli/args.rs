@@ -88,9 +88,25 @@ pub struct NodeArgs {
     #[arg(help_heading = "Node options", long, value_name = "PORT", value_parser = clap::value_parser!(u16))]
     pub mailbox_port: Option<u16>,
 
-    /// Send and hear no beacons (no UDP socket at all): only peers that connect to us meet us
+    /// Send and hear no beacons (no UDP socket at all): we meet only peers that connect to
+    /// us and those given by --peer
     #[arg(help_heading = "Node options", long)]
     pub no_beacon: bool,
+
+    /// Connect to a peer's mailbox at tcp://HOST:PORT and say HELLO, without beacons or its
+    /// UUID; its HELLO back tells who it is. Retried until it answers, and after it leaves
+    /// (repeatable; ZRE_PEERS takes a comma-separated list)
+    #[arg(
+        help_heading = "Node options",
+        long = "peer",
+        env = "ZRE_PEERS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "ENDPOINT",
+        value_hint = ValueHint::Url,
+        value_parser = parse_peer
+    )]
+    pub static_peers: Vec<String>,
 
     /// How often to send a beacon (10ms to 1d)
     #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
@@ -146,6 +162,9 @@ impl NodeArgs {
         }
         for (k, v) in &self.headers {
             b = b.header(k, v);
+        }
+        for endpoint in &self.static_peers {
+            b = b.peer(endpoint);
         }
         b
     }
@@ -857,6 +876,13 @@ pub fn parse_interface(s: &str) -> Result<String, String> {
         n if n > 64 => Err(format!("is {n} bytes; no interface has such a name")),
         _ => Ok(s.to_string()),
     }
+}
+
+/// Parses a static peer's endpoint: `tcp://HOST:PORT`.
+pub fn parse_peer(s: &str) -> Result<String, String> {
+    crate::proto::node::check_endpoint(s)
+        .map(|()| s.to_string())
+        .map_err(|_| "want tcp://HOST:PORT, port 1 to 65535".into())
 }
 
 /// Parses a UUID: 32 hex digits in either case, or 8-4-4-4-12 with hyphens.
