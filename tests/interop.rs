@@ -385,3 +385,42 @@ fn pyre_peer_selftest_two_pyre_nodes_on_loopback() {
     );
     assert!(stdout.contains("\nOK: discovery"), "{stdout}");
 }
+
+#[test]
+fn static_peer_by_endpoint_alone_meets_pyre_without_beacons() {
+    // Our node opens no UDP socket: only its static link to pyre's mailbox meets pyre, and
+    // pyre connects back to the endpoint in our HELLO. One HELLO each way: pyre would
+    // re-create us on a second one.
+    let py = pyre_or_skip!("static_peer_by_endpoint_alone_meets_pyre_without_beacons");
+    let mut p = pyre_peer(&py, 47602, "pyro", &["--group", "G"]);
+    let node = builder(47602, "rusty").beacon(false).start().unwrap();
+    node.join("G").unwrap();
+    let mut inode = inbox(&node, "rusty");
+    node.connect_peer(p.ready["endpoint"].as_str().unwrap())
+        .unwrap();
+    inode.expect("ENTER pyro", is_enter(p.uuid));
+    inode.expect("JOIN pyro G", is_join(p.uuid, "G"));
+    p.expect("ENTER rusty", js("enter", node.uuid()));
+    p.expect("JOIN rusty G", jsg("join", node.uuid(), "G"));
+    // A JOIN on the re-keyed link keeps its sequence; so do many whispers.
+    node.join("H").unwrap();
+    p.expect("JOIN rusty H", jsg("join", node.uuid(), "H"));
+    for i in 0..100u32 {
+        node.whisper(p.uuid, vec![i.to_be_bytes().to_vec()])
+            .unwrap();
+    }
+    for i in 0..100u32 {
+        let e = p.expect(&format!("whisper #{i}"), js("whisper", node.uuid()));
+        assert_eq!(frames_of(&e), vec![i.to_be_bytes().to_vec()]);
+    }
+    p.whisper(node.uuid(), &[b"back".to_vec()]);
+    inode.expect("WHISPER from pyro", is_whisper(p.uuid));
+    let late: Vec<_> = inode
+        .drain_for(Duration::from_millis(1500))
+        .into_iter()
+        .filter(|e| matches!(e.kind(), "enter" | "exit"))
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(p.peers(), vec![node.uuid()]);
+    assert!(p.stop().success());
+}
