@@ -249,6 +249,16 @@ impl Links {
         Some(link)
     }
 
+    /// Files the link of `from` under `to` (a static link whose peer told its UUID); its
+    /// backlog, and the count of backlogged links, are unchanged.
+    pub(crate) fn rekey(&mut self, from: &Uuid, to: Uuid) {
+        if let Some(link) = self.map.remove(from) {
+            if let Some(old) = self.map.insert(to, link) {
+                self.backlogged -= usize::from(old.is_backlogged());
+            }
+        }
+    }
+
     /// Every link, out of this table (at shutdown).
     pub(crate) fn take_all(&mut self) -> UuidMap<Link> {
         self.backlogged = 0;
@@ -401,6 +411,14 @@ mod tests {
         assert!(links.remove(&b).unwrap().is_backlogged());
         assert!(!links.any_backlogged() && links.count_is_right());
         links.send(&a, |l| l.send(one()));
+        // A backlogged link re-keyed keeps its backlog and the count.
+        let c = Uuid::from_u128(3);
+        links.rekey(&a, c);
+        assert!(links.is_backlogged(&c) && !links.is_backlogged(&a));
+        assert!(links.any_backlogged() && links.count_is_right());
+        links.rekey(&a, b);
+        assert!(links.count_is_right());
+        links.send(&c, |l| l.send(one()));
         assert_eq!(links.take_all().len(), 1);
         assert!(!links.any_backlogged());
     }

@@ -1504,3 +1504,54 @@ fn a_static_link_hears_joins_made_before_the_peer_answered() {
     lan.run_until(secs(7.0));
     assert_eq!(lan.kinds(1, 0), vec!["enter", "join"]);
 }
+
+#[test]
+fn two_hosts_with_each_other_as_static_peers_meet_once() {
+    let mut lan = Lan::new(0, timers());
+    for (i, other) in [(0, 2), (1, 1)] {
+        lan.add_host_with(i, timers(), Uuid::from_u128(0x1000 + i as u128), |c| {
+            c.beacon_port = 0;
+            // Our own endpoint too: ignored, and no busy timer.
+            c.static_peers = vec![
+                format!("tcp://10.0.0.{other}:{PORT}"),
+                format!("tcp://10.0.0.{}:{PORT}", i + 1),
+            ];
+        });
+    }
+    let hellos = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = hellos.clone();
+    lan.filter = Box::new(move |_, _, m| {
+        if matches!(m.body, Body::Hello(_)) {
+            count.set(count.get() + 1);
+        }
+        true
+    });
+    lan.run_until(secs(60.0));
+    assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+    assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+    assert_eq!(hellos.get(), 2, "one HELLO each way");
+    for i in 0..2 {
+        assert_eq!(lan.hosts[i].links.len(), 1);
+        let next = lan.hosts[i].state.poll_timeout().unwrap();
+        assert!(next > lan.now, "host {i}: a timer in the past");
+    }
+}
+
+#[test]
+fn a_static_peer_is_refused_when_not_an_endpoint() {
+    let mut lan = static_pair();
+    let now = lan.now;
+    for bad in [
+        "",
+        "10.0.0.2:5000",
+        "tcp://10.0.0.2",
+        "tcp://:1",
+        "tcp://h:0",
+        "tcp://h:x",
+    ] {
+        assert!(
+            lan.hosts[0].state.handle_static_peer(now, bad).is_err(),
+            "{bad:?}"
+        );
+    }
+}

@@ -353,11 +353,7 @@ impl Core {
                     self.send_with(peer, |link| link.send_shared(header, &content));
                 });
             }
-            Transmit::Rekey { from, to } => {
-                if let Some(link) = self.links.remove(&from) {
-                    self.links.insert(to, link);
-                }
-            }
+            Transmit::Rekey { from, to } => self.links.rekey(&from, to),
             Transmit::Disconnect { peer } => {
                 // Dropping the DEALER closes it; linger 0 was set at connect. What waited
                 // in its backlog was for a peer that is gone.
