@@ -574,15 +574,7 @@ impl Node {
             .peers
             .iter()
             .filter(|(u, _)| want(u))
-            .map(|(u, p)| PeerInfo {
-                uuid: *u,
-                name: p.name.to_string(),
-                endpoint: p.endpoint.clone(),
-                headers: p.headers.clone(),
-                groups: p.groups.clone(),
-                since: p.since,
-                rtt: None,
-            })
+            .map(|(_, p)| p.clone())
             .collect();
         list.sort_by_key(|p| p.uuid);
         let uuids: Vec<Uuid> = list.iter().map(|p| p.uuid).collect();
@@ -630,7 +622,7 @@ impl Node {
 
     /// A peer's name.
     pub fn peer_name(&self, peer: Uuid) -> Option<String> {
-        self.dir().peers.get(&peer).map(|p| p.name.to_string())
+        self.dir().peers.get(&peer).map(|p| p.name.clone())
     }
 
     /// One of a peer's headers.

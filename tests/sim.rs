@@ -314,6 +314,22 @@ fn take(s: &mut NodeState) -> (Vec<Transmit>, Vec<Event>) {
     (transmits, events)
 }
 
+/// Three hosts up; host 2 then dies (it will never answer), and host 0 whispers `text` to
+/// host 1, not yet delivered. Returns the LAN and the time of the whisper.
+fn whispered_to_one_of_two(text: &[u8]) -> (Lan, Instant) {
+    let mut lan = Lan::new(3, timers());
+    lan.run_until(secs(0.5));
+    let now = lan.now;
+    let u1 = lan.uuid(1);
+    lan.hosts[2].alive = false;
+    let cmd = Command::Whisper {
+        peer: u1,
+        content: vec![text.to_vec()],
+    };
+    lan.hosts[0].state.handle_command(now, cmd).unwrap();
+    (lan, now)
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -838,21 +854,7 @@ fn ignores_own_curve_and_malformed_beacons() {
 
 #[test]
 fn stop_waits_until_every_ready_peer_has_processed_our_messages() {
-    let mut lan = Lan::new(3, timers());
-    lan.run_until(secs(0.5));
-    let now = lan.now;
-    let u1 = lan.uuid(1);
-    lan.hosts[2].alive = false; // will never answer
-    lan.hosts[0]
-        .state
-        .handle_command(
-            now,
-            Command::Whisper {
-                peer: u1,
-                content: vec![b"last words".to_vec()],
-            },
-        )
-        .unwrap();
+    let (mut lan, now) = whispered_to_one_of_two(b"last words");
     lan.hosts[0].state.handle_stop_request(now);
     assert!(!lan.hosts[0].state.is_drained());
     lan.settle();
@@ -923,21 +925,7 @@ fn a_killed_peer_is_evasive_silent_then_exit_whenever_it_dies() {
 
 #[test]
 fn flush_is_done_once_every_ready_peer_answered_a_ping_sent_after_our_messages() {
-    let mut lan = Lan::new(3, timers());
-    lan.run_until(secs(0.5));
-    let now = lan.now;
-    let u1 = lan.uuid(1);
-    lan.hosts[2].alive = false; // will never answer
-    lan.hosts[0]
-        .state
-        .handle_command(
-            now,
-            Command::Whisper {
-                peer: u1,
-                content: vec![b"delivered?".to_vec()],
-            },
-        )
-        .unwrap();
+    let (mut lan, now) = whispered_to_one_of_two(b"delivered?");
     let ticket = lan.hosts[0].state.handle_flush_request(now);
     assert!(!lan.hosts[0].state.is_flushed(&ticket));
     lan.settle();

@@ -303,20 +303,12 @@ impl Core {
     /// [`Core::flush`], but beacons are kept in `held` instead of sent (at shutdown, the
     /// port-0 beacon must wait until the links are flushed and closed).
     pub(super) fn flush_holding(&mut self, mut held: Option<&mut Vec<Vec<u8>>>) {
-        let directory = self.directory.clone();
-        let mut dir = None;
+        let first = self.outgoing.len();
+        let mut membership = false;
         while let Some(out) = self.state.poll_output() {
             match out {
                 Output::Event(ev) => {
-                    // The directory changes before the event is visible, so an
-                    // application that sees ENTER finds the peer in `peers()`. Content
-                    // events leave it alone, and then its lock is not taken.
-                    if !matches!(ev, Event::Whisper { .. } | Event::Shout { .. }) {
-                        dir.get_or_insert_with(|| {
-                            directory.lock().unwrap_or_else(|p| p.into_inner())
-                        })
-                        .apply(&ev);
-                    }
+                    membership |= !matches!(ev, Event::Whisper { .. } | Event::Shout { .. });
                     self.outgoing.push_back(ev);
                 }
                 Output::Transmit(Transmit::Beacon(bytes)) if held.is_some() => {
@@ -326,6 +318,15 @@ impl Core {
                 }
                 Output::Transmit(t) => self.execute(t),
                 Output::Log(line) => log(&self.state, &line),
+            }
+        }
+        // The directory changes before the events are visible (`publish`), so an
+        // application that sees ENTER finds the peer in `peers()`. Content events leave
+        // it alone, and then its lock is not taken.
+        if membership {
+            let mut dir = self.directory.lock().unwrap_or_else(|p| p.into_inner());
+            for ev in self.outgoing.range(first..) {
+                dir.apply(ev);
             }
         }
     }

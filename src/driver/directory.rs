@@ -1,24 +1,14 @@
 //! The application's peer cache.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
+use crate::node::PeerInfo;
 use crate::proto::event::Event;
 use crate::proto::UuidMap;
 
-/// What the application knows about a peer, kept current by the driver so queries
-/// (`peers`, `peer_groups`, ...) answer without a round trip to the driver thread.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerInfo {
-    pub name: Arc<str>,
-    pub endpoint: String,
-    pub headers: BTreeMap<String, String>,
-    pub groups: BTreeSet<String>,
-    /// When the application was told it entered.
-    pub since: std::time::SystemTime,
-}
-
-/// The peers the application has seen ENTER and not yet EXIT, and our own groups.
+/// The peers the application has seen ENTER and not yet EXIT, kept current by the driver
+/// so queries (`peers`, `peer_groups`, ...) answer without a round trip to the driver
+/// thread, and our own groups. A peer's `rtt` is the state machine's, read on demand.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     pub peers: UuidMap<PeerInfo>,
@@ -37,11 +27,13 @@ impl Directory {
                 self.peers.insert(
                     *peer,
                     PeerInfo {
-                        name: name.clone(),
+                        uuid: *peer,
+                        name: name.to_string(),
                         endpoint: endpoint.clone(),
                         headers: headers.clone(),
                         groups: BTreeSet::new(),
                         since: std::time::SystemTime::now(),
+                        rtt: None,
                     },
                 );
             }
