@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zre::cli::args::Checked as _;
 use zre::cli::args::{Format, PingArgs};
-use zre::cli::output::{escape, short_time, Obj, Output};
+use zre::cli::output::{escape, millis, short_time, Obj, Output};
 use zre::cli::{self};
 use zre::{uuid_hex, Event, Node, Uuid};
 
@@ -58,10 +58,6 @@ struct Pinger<'a> {
     peers: BTreeMap<Uuid, Peer>,
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
 impl Pinger<'_> {
     fn human(&self) -> bool {
         self.out.format() == Format::Human
@@ -90,7 +86,7 @@ impl Pinger<'_> {
                 Some(r) => format!(
                     "{t} reply from {name} ({}): seq={seq} time={} ms",
                     uuid_hex(&peer),
-                    ms(r)
+                    millis(r)
                 ),
                 None => format!("{t} no reply from {name} ({}): seq={seq}", uuid_hex(&peer)),
             }
@@ -100,7 +96,7 @@ impl Pinger<'_> {
                 .str("name", &name)
                 .field("seq", Value::from(seq));
             if let Some(r) = rtt {
-                o = o.field("rtt_ms", Value::from(ms(r)));
+                o = o.field("rtt_ms", Value::from(millis(r)));
             }
             o.finish()
         };
@@ -204,7 +200,7 @@ impl Pinger<'_> {
                 (Some(min), Some(max)) => {
                     let sum: Duration = p.rtts.iter().sum();
                     let avg = sum / p.rtts.len() as u32;
-                    (Some(ms(*min)), Some(ms(avg)), Some(ms(*max)))
+                    (Some(millis(*min)), Some(millis(avg)), Some(millis(*max)))
                 }
                 _ => (None, None, None),
             };
