@@ -686,7 +686,8 @@ impl Node {
             return Ok(Some(e));
         }
         let closed = self.events.take_up_to(&mut inbox, TAKE_BATCH);
-        if !inbox.is_empty() && self.stalled.load(Ordering::Acquire) {
+        // SeqCst, with the queue's length and the driver's swap: see `Queue::len`.
+        if !inbox.is_empty() && self.stalled.load(Ordering::SeqCst) {
             // There is room for events again: the driver reads the mail left waiting.
             self.commands.ring();
         }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -74,6 +74,11 @@ pub(crate) struct Queue<T> {
     /// Rung for consumers that wait in `poll` ([`Queue::wait_polling`]) instead of on
     /// `changed`.
     bell: Option<Bell>,
+    /// How many items wait, stored under the lock at every change: [`Queue::len`] reads
+    /// it without the lock (the driver asks once per mailbox read). SeqCst: a consumer
+    /// that took items and then reads a flag, and a producer that set the flag and then
+    /// reads this, never both miss each other's write.
+    len: AtomicUsize,
 }
 
 struct QueueState<T> {
@@ -104,6 +109,7 @@ impl<T> Queue<T> {
             changed: Condvar::new(),
             cap,
             bell,
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -176,7 +182,11 @@ impl<T> Queue<T> {
 
     /// How many items wait now.
     pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
+        self.len.load(Ordering::SeqCst)
+    }
+
+    fn note_len(&self, st: &QueueState<T>) {
+        self.len.store(st.items.len(), Ordering::SeqCst);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
@@ -195,6 +205,7 @@ impl<T> Queue<T> {
             return Err(item);
         }
         st.items.push_back(item);
+        self.note_len(&st);
         if st.waiting > 0 {
             self.wake_waiters();
         }
@@ -212,6 +223,7 @@ impl<T> Queue<T> {
         } else {
             st.items.append(items);
         }
+        self.note_len(&st);
         if st.waiting > 0 {
             self.wake_waiters();
         }
@@ -238,6 +250,7 @@ impl<T> Queue<T> {
         } else {
             into.append(&mut st.items);
         }
+        self.note_len(&st);
         if st.waiting > 0 {
             // Producers blocked on a full queue: there is room now.
             self.wake_waiters();
@@ -257,7 +270,9 @@ impl<T> Queue<T> {
         let left = {
             let mut st = self.lock();
             st.closed = true;
-            std::mem::take(&mut st.items)
+            let left = std::mem::take(&mut st.items);
+            self.note_len(&st);
+            left
         };
         self.wake_waiters();
         drop(left);

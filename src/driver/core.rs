@@ -176,7 +176,7 @@ impl Core {
         };
         // Set before the events are counted: a thread that takes events after the count
         // then sees it and rings, and the mailbox is read again.
-        let was = self.stalled.swap(true, Ordering::AcqRel);
+        let was = self.stalled.swap(true, Ordering::SeqCst);
         let room = self.event_room();
         let drained = if room > 0 {
             self.stalled.store(false, Ordering::Release);
