@@ -80,6 +80,8 @@ pub struct Builder {
     stop_linger: Duration,
     event_limit: usize,
     static_peers: Vec<String>,
+    gossip_bind: Vec<String>,
+    gossip_connect: Vec<String>,
 }
 
 impl Default for Builder {
@@ -99,6 +101,8 @@ impl Default for Builder {
             stop_linger: Duration::from_secs(1),
             event_limit: 10_000,
             static_peers: Vec::new(),
+            gossip_bind: Vec::new(),
+            gossip_connect: Vec::new(),
         }
     }
 }
@@ -163,6 +167,26 @@ impl Builder {
     /// [`Builder::start`] fail. See also [`Node::connect_peer`].
     pub fn peer(mut self, endpoint: impl Into<String>) -> Self {
         self.static_peers.push(endpoint.into());
+        self
+    }
+
+    /// Be a zgossip hub on this endpoint (`tcp://IP:PORT`, repeatable): other nodes
+    /// (ours, or Zyre's `zyre_gossip_connect`) connect here to learn of each other. The
+    /// hub holds one tuple per node, UUID to mailbox endpoint, passes each new one to every
+    /// connected node, and drops a node's tuple when its connection goes or its TTL (the
+    /// expired timeout, refreshed every third) runs out. Works beside beacons or without
+    /// them ([`Builder::beacon`]). See README, "Beyond one subnet".
+    pub fn gossip_bind(mut self, endpoint: impl Into<String>) -> Self {
+        self.gossip_bind.push(endpoint.into());
+        self
+    }
+
+    /// Connect to the zgossip hub at this endpoint (repeatable; ours or CZMQ's, as Zyre's
+    /// `zyre_gossip_bind` runs): publish our UUID and mailbox endpoint there, and connect
+    /// to every peer it tells of, as to a beaconed one. The endpoint published is the
+    /// advertised one if set ([`Builder::advertised_endpoint`]).
+    pub fn gossip_connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.gossip_connect.push(endpoint.into());
         self
     }
 
@@ -269,7 +293,13 @@ impl Builder {
             check_string("header key", k)?;
         }
         self.timers.check().map_err(Error::Config)?;
-        for endpoint in &self.static_peers {
+        for endpoint in self
+            .static_peers
+            .iter()
+            .chain(&self.gossip_bind)
+            .chain(&self.gossip_connect)
+            .chain(&self.advertised_endpoint)
+        {
             crate::proto::node::check_endpoint(endpoint)?;
         }
         let iface = iface::choose(self.interface.as_deref())?;
@@ -287,6 +317,8 @@ impl Builder {
             advertised_endpoint: self.advertised_endpoint,
             stop_linger: self.stop_linger,
             event_limit: self.event_limit,
+            gossip_bind: self.gossip_bind,
+            gossip_connect: self.gossip_connect,
         })?;
         Ok(Node {
             uuid,

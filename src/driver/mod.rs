@@ -29,6 +29,7 @@
 mod app;
 mod core;
 mod directory;
+mod gossip;
 mod handoff;
 mod requests;
 mod retry;
@@ -62,6 +63,9 @@ pub(crate) struct Setup {
     pub stop_linger: Duration,
     /// At most about this many events wait for the application (see [`Core::event_room`]).
     pub event_limit: usize,
+    /// zgossip endpoints to bind (as a hub) and hubs to connect to.
+    pub gossip_bind: Vec<String>,
+    pub gossip_connect: Vec<String>,
 }
 
 /// A running driver as the handle sees it.

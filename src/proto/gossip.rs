@@ -457,7 +457,7 @@ impl Gossip {
                     // Not CZMQ's PONG: tells a client whose hub restarted to say HELLO.
                     GossipMessage::Invalid
                 };
-                self.to_client(client, &answer);
+                self.send_client(client, &answer);
             }
             GossipMessage::Pong | GossipMessage::Invalid => {}
         }
@@ -506,7 +506,7 @@ impl Gossip {
         if self.remotes > 0 && now >= self.next_ping {
             self.next_ping = later(now, PING_INTERVAL);
             for r in 0..self.remotes {
-                self.to_remote(r, &GossipMessage::Ping);
+                self.send_remote(r, &GossipMessage::Ping);
             }
         }
         if now >= self.next_refresh {
@@ -538,7 +538,7 @@ impl Gossip {
             .map(|(c, _)| c.clone())
             .collect();
         for c in silent {
-            self.to_client(&c, &GossipMessage::Pong);
+            self.send_client(&c, &GossipMessage::Pong);
         }
         // Tuples with a TTL are passed to the node again: a peer that left the node (it
         // expired in a partition, say) is tried again while its publisher keeps it alive.
@@ -603,7 +603,7 @@ impl Gossip {
 
     /// HELLO and the tuples we hold to hub `remote` (CZMQ's client sends all it holds).
     fn greet(&mut self, remote: usize, now: Instant) {
-        self.to_remote(remote, &GossipMessage::Hello);
+        self.send_remote(remote, &GossipMessage::Hello);
         let frames: Vec<Vec<u8>> = self
             .tuples
             .iter()
@@ -770,7 +770,7 @@ impl Gossip {
         }
     }
 
-    fn to_client(&mut self, client: &[u8], msg: &GossipMessage) {
+    fn send_client(&mut self, client: &[u8], msg: &GossipMessage) {
         if let Ok(frame) = msg.encode() {
             self.out.push_back(GossipOutput::ToClient {
                 client: client.to_vec(),
@@ -779,7 +779,7 @@ impl Gossip {
         }
     }
 
-    fn to_remote(&mut self, remote: usize, msg: &GossipMessage) {
+    fn send_remote(&mut self, remote: usize, msg: &GossipMessage) {
         if let Ok(frame) = msg.encode() {
             self.out.push_back(GossipOutput::ToRemote { remote, frame });
         }

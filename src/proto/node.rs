@@ -411,6 +411,19 @@ pub struct Stats {
     /// Times the driver stopped reading the mailbox because the application had its
     /// event limit of events waiting (see `Builder::event_limit`); counted by the driver.
     pub receive_stalls: u64,
+    /// Gossip (filled by the driver; zero without gossip): tuples held now, and hub
+    /// client sessions now.
+    pub gossip_tuples: u64,
+    /// See `gossip_tuples`.
+    pub gossip_clients: u64,
+    /// Gossip frames that did not decode.
+    pub gossip_malformed: u64,
+    /// Gossip tuples refused (over a bound, too long, or claiming our UUID).
+    pub gossip_refused: u64,
+    /// Gossip tuples dropped: TTL ran out, or their publisher's connection went.
+    pub gossip_expired: u64,
+    /// Gossip tuples that named a peer to connect to.
+    pub gossip_peers: u64,
 }
 
 /// The state of one ZRE node. See the module documentation for the contract.
