@@ -190,3 +190,104 @@ fn a_hub_node_also_beacons_and_joins_both_worlds() {
     );
     assert_eq!(b.peers(), vec![h.uuid()]);
 }
+
+/// CZMQ's zgossip hub (tests/interop/czmq_hub.c, linked to Debian's libczmq), killed by
+/// its PID when dropped. `None` (with a printed reason) where libczmq is missing, unless
+/// ZRE_REQUIRE_ZYRE=1 (CI, which installs it with Zyre C), where that fails the test.
+struct CzmqHub(std::process::Child);
+
+impl CzmqHub {
+    fn start(test: &str, endpoint: &str) -> Option<CzmqHub> {
+        use std::io::BufRead;
+        use std::sync::OnceLock;
+        static BUILT: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
+        let built = BUILT.get_or_init(|| {
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("czmq_hub");
+            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/czmq_hub.c");
+            let cc = std::process::Command::new("cc")
+                .args([src, "-lczmq", "-lzmq", "-o"])
+                .arg(&out)
+                .output()
+                .map_err(|e| format!("cc: {e}"))?;
+            if !cc.status.success() {
+                return Err(format!(
+                    "cannot build tests/interop/czmq_hub.c (apt-get install libczmq-dev): {}",
+                    String::from_utf8_lossy(&cc.stderr).lines().next().unwrap_or("")
+                ));
+            }
+            Ok(out)
+        });
+        let program = match built {
+            Ok(p) => p,
+            Err(why) => {
+                if std::env::var("ZRE_REQUIRE_ZYRE").as_deref() == Ok("1") {
+                    panic!("{test}: ZRE_REQUIRE_ZYRE=1 but {why}");
+                }
+                println!("SKIPPED {test}: {why}");
+                return None;
+            }
+        };
+        let mut child = std::process::Command::new(program)
+            .arg(endpoint)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start czmq_hub");
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "czmq_hub did not start");
+        // Its DELIVER lines are not read here: drain them so it never blocks on stdout.
+        std::thread::spawn(move || for _ in out.lines() {});
+        Some(CzmqHub(child))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for CzmqHub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn interop_our_nodes_meet_through_czmqs_zgossip_hub_which_restarts() {
+    let (port, gossip) = (47920, 47921);
+    let endpoint = format!("tcp://127.0.0.1:{gossip}");
+    let Some(mut czmq) = CzmqHub::start("interop_czmq_hub", &endpoint) else {
+        return;
+    };
+    let a = member(port, gossip, "a");
+    // Longer than CZMQ's 1 s client timeout: A's session must still be alive (its PINGs)
+    // for the hub to pass B's tuple on to it.
+    std::thread::sleep(Duration::from_millis(2500));
+    let b = member(port, gossip, "b");
+    wait_until("a and b meet through CZMQ's hub", DEADLINE, || {
+        a.peers() == vec![b.uuid()] && b.peers() == vec![a.uuid()]
+    });
+    let mut a_in = inbox(&a, "a");
+    let mut b_in = inbox(&b, "b");
+    a.whisper(b.uuid(), vec![b"to b".to_vec()]).unwrap();
+    b.whisper(a.uuid(), vec![b"to a".to_vec()]).unwrap();
+    b_in.expect("a's whisper", is_whisper(a.uuid()));
+    a_in.expect("b's whisper", is_whisper(b.uuid()));
+
+    // kill -9 and restart: the new hub knows nobody. A and B stay connected; they learn
+    // the hub forgot them (INVALID to a PUBLISH refresh) and publish again, so a newcomer
+    // meets both.
+    czmq.kill();
+    let _czmq2 = CzmqHub::start("interop_czmq_hub", &endpoint).unwrap();
+    let c = member(port, gossip, "c");
+    wait_until("c meets a and b through the restarted hub", DEADLINE, || {
+        sorted(c.peers()) == sorted(vec![a.uuid(), b.uuid()])
+    });
+    assert_eq!(a.peers().len(), 2);
+    let seen = b_in.drain_for(Duration::from_millis(100));
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Exit { .. })),
+        "nobody left: {seen:?}"
+    );
+}
