@@ -236,7 +236,13 @@ impl Builder {
         self
     }
 
-    /// Tell peers to connect here instead of the bound endpoint (behind NAT, for example).
+    /// Tell peers to connect here instead of the bound endpoint (behind NAT or in a
+    /// container, with [`Builder::mailbox_port`] forwarded to it). Sent in our HELLO and
+    /// published by gossip, so peers beyond the subnet (gossip, static peers) connect
+    /// here. Peers that hear our beacon connect to its source address instead (on the
+    /// subnet the advertised address is often not reachable): one that got our HELLO
+    /// before our beacon moves its link there as soon as it hears the beacon, so the
+    /// endpoint a peer uses does not depend on which node started first.
     pub fn advertised_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.advertised_endpoint = Some(endpoint.into());
         self

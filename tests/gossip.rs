@@ -212,7 +212,10 @@ impl CzmqHub {
             if !cc.status.success() {
                 return Err(format!(
                     "cannot build tests/interop/czmq_hub.c (apt-get install libczmq-dev): {}",
-                    String::from_utf8_lossy(&cc.stderr).lines().next().unwrap_or("")
+                    String::from_utf8_lossy(&cc.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
                 ));
             }
             Ok(out)
@@ -281,9 +284,11 @@ fn interop_our_nodes_meet_through_czmqs_zgossip_hub_which_restarts() {
     czmq.kill();
     let _czmq2 = CzmqHub::start("interop_czmq_hub", &endpoint).unwrap();
     let c = member(port, gossip, "c");
-    wait_until("c meets a and b through the restarted hub", DEADLINE, || {
-        sorted(c.peers()) == sorted(vec![a.uuid(), b.uuid()])
-    });
+    wait_until(
+        "c meets a and b through the restarted hub",
+        DEADLINE,
+        || sorted(c.peers()) == sorted(vec![a.uuid(), b.uuid()]),
+    );
     assert_eq!(a.peers().len(), 2);
     let seen = b_in.drain_for(Duration::from_millis(100));
     assert!(
