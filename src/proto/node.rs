@@ -598,7 +598,7 @@ impl NodeState {
         }
         let repeated = self.heard_again(now, beacon.uuid);
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
-        self.discover(now, beacon.uuid, &endpoint, repeated);
+        self.discover(now, beacon.uuid, &endpoint, repeated, false);
     }
 
     /// True if a beacon from `uuid` came in this beacon interval or the last one; records
@@ -626,7 +626,7 @@ impl NodeState {
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
         self.now = self.now.max(now);
-        self.discover(now, uuid, endpoint, false);
+        self.discover(now, uuid, endpoint, false, true);
         self.fill_links();
     }
 
@@ -770,7 +770,15 @@ impl NodeState {
     }
 
     /// `repeated`: its beacons keep coming (see [`NodeState::heard_again`]).
-    fn discover(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
+    /// `must_prove`: not heard by beacon (see `Peer::must_prove`).
+    fn discover(
+        &mut self,
+        now: Instant,
+        uuid: Uuid,
+        endpoint: &str,
+        repeated: bool,
+        must_prove: bool,
+    ) {
         if self.stopped || uuid == self.config.uuid || self.peers.contains_key(&uuid) {
             return;
         }
@@ -788,6 +796,9 @@ impl NodeState {
             return;
         }
         self.require_peer(now, uuid, endpoint, repeated);
+        if let Some(peer) = self.peers.get_mut(&uuid) {
+            peer.must_prove = must_prove;
+        }
     }
 
     /// A message arrived on our mailbox: `identity` is the routing id the ROUTER reported,
@@ -1064,6 +1075,17 @@ impl NodeState {
                 peer.held = hello_events(peer);
                 peer.held_after_hello = (0, 0);
                 self.stats.messages += 1;
+                return;
+            }
+            if peer.must_prove && peer.linked {
+                // Learned by gossip or configuration: ENTER once it answers our PING on
+                // our link (see `Peer::must_prove`); what it sends meanwhile is held.
+                apply_hello(peer, hello, now, &timers);
+                peer.held = hello_events(peer);
+                peer.held_after_hello = (0, 0);
+                self.stats.messages += 1;
+                self.trace(|| format!("{}: HELLO, proving our link to it", uuid_hex(&uuid)));
+                self.send(&uuid, Body::Ping, Vec::new());
                 return;
             }
             // Discovered by us (linked, or remembered and linked now): proven. Our link
