@@ -1450,6 +1450,21 @@ impl NodeState {
     /// overtake our last messages.
     pub fn handle_stop(&mut self, _now: Instant) {
         if !self.stopped {
+            if self.config.beacon_port == 0 {
+                // No beacon, so no port-0 goodbye beacon: say GOODBYE (id 10) on each link,
+                // as a Zyre node in gossip mode does, so peers that act on it (ours, Zyre
+                // in gossip mode; pyre drops the sender, as good here) see us leave at
+                // once rather than at their expiry. Zyre nodes beaconing ignore it.
+                let ready: Vec<Uuid> = self
+                    .peers
+                    .values()
+                    .filter(|p| p.ready && p.linked)
+                    .map(|p| p.uuid)
+                    .collect();
+                for uuid in ready {
+                    self.send(&uuid, Body::Goodbye, Vec::new());
+                }
+            }
             self.stopped = true;
             let linked: Vec<Uuid> = self
                 .peers
