@@ -31,10 +31,10 @@ mod s7_pyre;
 mod s8_hostile;
 mod s9_sequence_wrap;
 
-mod zyre;
 mod z1_zyre_discovery;
 mod z2_zyre_zpinger;
 mod z3_zyre_content;
 mod z4_zyre_status_wrap;
 mod z5_zyre_sequence_wrap;
 mod z6_zyre_stop_kill;
+mod zyre;

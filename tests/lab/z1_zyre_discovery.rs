@@ -21,7 +21,14 @@ fn z1_zyre_c_and_zre_discover_each_other_with_headers_and_groups() {
         port,
         "zyre-c",
         t,
-        &["--header", "X-Impl=zyre", "--header", "X-Unicode=ünï ✓", "--group", "START"],
+        &[
+            "--header",
+            "X-Impl=zyre",
+            "--header",
+            "X-Unicode=ünï ✓",
+            "--group",
+            "START",
+        ],
     );
     let mut rs = peer(
         &lab,
@@ -29,14 +36,24 @@ fn z1_zyre_c_and_zre_discover_each_other_with_headers_and_groups() {
         port,
         "rusty",
         t,
-        &["--header", "X-Impl=zre", "--header", "X-Two=2", "--group", "START"],
+        &[
+            "--header",
+            "X-Impl=zre",
+            "--header",
+            "X-Two=2",
+            "--group",
+            "START",
+        ],
     );
     let (zu, ru) = (zy.uuid, rs.uuid);
 
     // Each sees the other with its name, headers and endpoint, and its groups from HELLO.
     let e = rs.expect("ENTER zyre", js("enter", zu));
     assert_eq!(e["name"], "zyre-c");
-    assert_eq!(e["headers"], json!({"X-Impl": "zyre", "X-Unicode": "ünï ✓"}));
+    assert_eq!(
+        e["headers"],
+        json!({"X-Impl": "zyre", "X-Unicode": "ünï ✓"})
+    );
     let zep = e["endpoint"].as_str().unwrap().to_string();
     assert!(zep.starts_with(&format!("tcp://{}:", hz.ip)), "{zep}");
     let e = zy.expect("ENTER rusty", js("enter", ru));

@@ -32,7 +32,14 @@ fn z2_zyre_zpinger_and_zre_ping_exchange_hellos_both_ways() {
     let mut cmd = lab.command(&hr, Path::new(PING));
     cmd.args(["--interface", netns::IFACE, "--port", &port.to_string()])
         .args(["--beacon-interval", "100ms", "--name", "rsping"])
-        .args(["--interval", "200ms", "--count", "3", "--reply-timeout", "5s"])
+        .args([
+            "--interval",
+            "200ms",
+            "--count",
+            "3",
+            "--reply-timeout",
+            "5s",
+        ])
         .args(["--deadline", "8s"]);
     let mut ping = Proc::command("zre-ping", cmd);
     let status = ping.wait();
@@ -57,7 +64,10 @@ fn z2_zyre_zpinger_and_zre_ping_exchange_hellos_both_ways() {
     );
     // zpinger whispered "Hello" when we entered, and shouted "Hello" to GLOBAL when our
     // "Hello" whisper came.
-    assert!(of("whisper").iter().any(|v| v["text"] == "Hello"), "{lines:#?}");
+    assert!(
+        of("whisper").iter().any(|v| v["text"] == "Hello"),
+        "{lines:#?}"
+    );
     assert!(
         of("shout")
             .iter()
@@ -72,8 +82,14 @@ fn z2_zyre_zpinger_and_zre_ping_exchange_hellos_both_ways() {
     assert_eq!(rtts.len(), 3, "{lines:#?}");
     let summary = of("summary");
     assert_eq!(summary.len(), 1, "{lines:#?}");
-    assert_eq!((&summary[0]["sent"], &summary[0]["received"]), (&json!(3), &json!(3)));
-    figure!("z2 zre-ping against zpinger: {} in all, RTTs {rtts:?} ms", secs(took));
+    assert_eq!(
+        (&summary[0]["sent"], &summary[0]["received"]),
+        (&json!(3), &json!(3))
+    );
+    figure!(
+        "z2 zre-ping against zpinger: {} in all, RTTs {rtts:?} ms",
+        secs(took)
+    );
 
     // zpinger's own log: it saw us enter, our "Hello" whisper, our "Hello" shout (the
     // answer to its whisper), and our goodbye.

@@ -93,8 +93,7 @@ fn z4_join_leave_status_byte_wraps_both_ways_with_zyre_c() {
     // mod 256) and check the next change against it.
     let hz2 = lab.add_host();
     let hr2 = lab.add_host();
-    let log2 =
-        TempFile(std::env::temp_dir().join(format!("zre-z4b-{}.log", std::process::id())));
+    let log2 = TempFile(std::env::temp_dir().join(format!("zre-z4b-{}.log", std::process::id())));
     let mut zy2 = zyre_peer(&lab, &hz2, z, port, "zyre-late", t, &[]);
     let mut rs2 = logged_peer(&hr2, port, "rusty-late", t, &log2.0);
     zy2.expect("HELLO of rusty, in W", jsg("join", ru, "W"));

@@ -7,8 +7,13 @@ use crate::zyre::*;
 
 /// When `p` reports `kind` about `peer`, measured from `t0`, with everything it reported
 /// about `peer` up to then.
-fn timed(p: &mut Peer, t0: Instant, within: Duration, kind: &'static str, peer: Uuid)
-    -> (Duration, Vec<(Duration, Value)>) {
+fn timed(
+    p: &mut Peer,
+    t0: Instant,
+    within: Duration,
+    kind: &'static str,
+    peer: Uuid,
+) -> (Duration, Vec<(Duration, Value)>) {
     let seen = until(p, t0, within, kind, js(kind, peer));
     let at = seen_at(&seen, kind, peer).unwrap();
     let about = seen
@@ -35,14 +40,16 @@ fn z6_graceful_stop_and_kill_9_timings_with_zyre_c() {
 
     // Ours stops gracefully: Zyre sees EXIT from the goodbye, long before expiry.
     let mut zy = zyre_peer(&lab, &hz, z, port, "zyre-a", t, &[]);
-    let mut rs = peer(&lab, &hr, port, "rusty-b", t, &["--verbose"]);
+    let mut rs = peer(&lab, &hr, port, "rusty-b", t, &[]);
     meet(&mut zy, &mut rs);
     let t0 = Instant::now();
     assert!(rs.stop().success());
-    eprintln!("DEBUG stop took {:?}; stderr {}", t0.elapsed(), rs.proc.stderr());
     let (ours_stop, _) = timed(&mut zy, t0, t.expired() + DEADLINE, "exit", rs.uuid);
     figure!("z6 zre stops: Zyre EXIT after {}", secs(ours_stop));
-    assert!(ours_stop < t.expired(), "not from the goodbye: {ours_stop:?}");
+    assert!(
+        ours_stop < t.expired(),
+        "not from the goodbye: {ours_stop:?}"
+    );
 
     // Zyre stops gracefully: ours sees EXIT from its port-0 beacon.
     let mut rs = peer(&lab, &hr, port, "rusty-c", t, &[]);
@@ -51,7 +58,10 @@ fn z6_graceful_stop_and_kill_9_timings_with_zyre_c() {
     assert!(zy.stop().success());
     let (zyre_stop, _) = timed(&mut rs, t0, t.expired() + DEADLINE, "exit", zy.uuid);
     figure!("z6 Zyre stops: zre EXIT after {}", secs(zyre_stop));
-    assert!(zyre_stop < t.expired(), "not from the goodbye: {zyre_stop:?}");
+    assert!(
+        zyre_stop < t.expired(),
+        "not from the goodbye: {zyre_stop:?}"
+    );
 
     // Ours is killed: Zyre reports EVASIVE (each reap), maybe SILENT, then EXIT after
     // its expired timeout from the last message it had (at most evasive + one reap before
@@ -79,18 +89,27 @@ fn z6_graceful_stop_and_kill_9_timings_with_zyre_c() {
     let ev = ev.expect("Zyre reports EVASIVE before EXIT");
     assert!(ev <= ex);
     assert!(ex <= t.expired() + REAP * 2, "EXIT after {ex:?}");
-    assert!(ex >= t.expired() - t.evasive() - REAP, "EXIT too early: {ex:?}");
+    assert!(
+        ex >= t.expired() - t.evasive() - REAP,
+        "EXIT too early: {ex:?}"
+    );
 
     // Zyre is killed: ours reports EVASIVE, SILENT and EXIT once each, at our timers
     // from its last beacon (0.1 s before the kill at most).
     let mut rs = peer(&lab, &hr, port, "rusty-f", t, &[]);
     meet(&mut zy, &mut rs);
     let idle = rs.drain_for(t.evasive() * 2);
-    assert!(of_kind(&idle, &["evasive", "silent"]).is_empty(), "{idle:?}");
+    assert!(
+        of_kind(&idle, &["evasive", "silent"]).is_empty(),
+        "{idle:?}"
+    );
     let t0 = Instant::now();
     zy.kill();
     let (ex, about) = timed(&mut rs, t0, t.expired() + DEADLINE, "exit", zy.uuid);
-    let kinds: Vec<&str> = about.iter().map(|(_, v)| v["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = about
+        .iter()
+        .map(|(_, v)| v["type"].as_str().unwrap())
+        .collect();
     let ev = seen_at(&about, "evasive", zy.uuid).expect("EVASIVE before EXIT");
     let si = seen_at(&about, "silent", zy.uuid).expect("SILENT before EXIT");
     figure!(

@@ -45,7 +45,10 @@ fn prefix() -> PathBuf {
 fn missing(prefix: &Path) -> Option<String> {
     for f in ["include/zyre.h", "lib/libzyre.so", "bin/zpinger"] {
         if !prefix.join(f).exists() {
-            return Some(format!("no Zyre C build in {} ({f} missing)", prefix.display()));
+            return Some(format!(
+                "no Zyre C build in {} ({f} missing)",
+                prefix.display()
+            ));
         }
     }
     None
@@ -125,7 +128,13 @@ fn zyre_c() -> &'static Result<ZyreC, String> {
         let mut shim_flags = vec!["-shared", "-fPIC"];
         shim_flags.extend(link);
         shim_flags.extend(["-lzyre", "-ldl"]);
-        let shim = compile(&prefix, "zpinger_port.c", "zpinger_port", ".so", &shim_flags);
+        let shim = compile(
+            &prefix,
+            "zpinger_port.c",
+            "zpinger_port",
+            ".so",
+            &shim_flags,
+        );
         Ok(ZyreC { prefix, peer, shim })
     })
 }
@@ -265,7 +274,9 @@ impl Drop for Zpinger {
 /// The members of `group` as a zyre_peer sees them (`zyre_peers_by_group`), sorted.
 pub fn group_peers(p: &mut Peer, group: &str) -> Vec<Uuid> {
     p.send(json!({"cmd": "peers", "group": group}));
-    let v = p.expect("peers reply", |v| v["type"] == "peers" && v["group"] == group);
+    let v = p.expect("peers reply", |v| {
+        v["type"] == "peers" && v["group"] == group
+    });
     let mut list: Vec<Uuid> = v["peers"]
         .as_array()
         .unwrap_or_else(|| panic!("{}: bad peers reply {v}", p.label))
