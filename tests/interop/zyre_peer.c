@@ -10,14 +10,15 @@
     Usage:
       zyre_peer --interface IF (--port BEACON_PORT | --endpoint EP | --gossip-...)
                 [--name NAME] [--header K=V ...] [--group G ...]
-                [--interval MS] [--evasive MS] [--expired MS] [--verbose] [--tally]
+                [--interval S] [--evasive S] [--expired S] [--verbose] [--tally]
                 [--gossip-bind EP] [--gossip-connect EP ...] [--endpoint EP]
                 [--advertise EP] [--contest GROUP ...] [--curve CERTFILE] [--ipv6]
                 [--beacon-peer-port N] [--allow-host-net]
       zyre_peer --make-cert FILE     (writes a new CURVE certificate, zcert_save, and exits)
 
-    Times are milliseconds, as Zyre's setters take them. --interval, --evasive, --expired:
-    zyre_set_interval, zyre_set_evasive_timeout, zyre_set_expired_timeout. --endpoint:
+    Times are seconds (fractions allowed), as the other test doubles take them, and go to
+    Zyre's setters in milliseconds: --interval, --evasive, --expired: zyre_set_interval,
+    zyre_set_evasive_timeout, zyre_set_expired_timeout. --endpoint:
     zyre_set_endpoint (Zyre then discovers by gossip only, no beacons). --advertise:
     zyre_set_advertised_endpoint (gossip only). --contest: zyre_set_contest_in_group.
     --curve: zyre_set_zcert (zcert_load FILE). --ipv6: zsys_set_ipv6 (1) before start.
@@ -1100,6 +1101,21 @@ number (const char *flag, const char *s, int lo, int hi)
     return (int) v;
 }
 
+//  Seconds (fractions allowed, up to a day) as whole milliseconds, at least 1.
+static int
+millis (const char *flag, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod (s, &end);
+    if (errno || *end || !*s || !(v > 0 && v <= 86400)) {
+        fprintf (stderr, "zyre_peer: %s %s: expected seconds in (0, 86400]\n", flag, s);
+        exit (2);
+    }
+    long ms = (long) (v * 1000 + 0.5);
+    return ms < 1 ? 1 : (int) ms;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -1151,11 +1167,11 @@ main (int argc, char *argv [])
         else if (streq (a, "--interface"))
             iface = v;
         else if (streq (a, "--interval"))
-            interval = number (a, v, 1, 86400000);
+            interval = millis (a, v);
         else if (streq (a, "--evasive"))
-            evasive = number (a, v, 1, 86400000);
+            evasive = millis (a, v);
         else if (streq (a, "--expired"))
-            expired = number (a, v, 1, 86400000);
+            expired = millis (a, v);
         else if (streq (a, "--verbose"))
             verbose = true;
         else if (streq (a, "--tally"))

@@ -64,8 +64,8 @@ fn z1_zyre_c_and_zre_discover_each_other_with_headers_and_groups() {
         "z1 Zyre C and zre see each other {} after the first start (Zyre at {zep})",
         secs(t0.elapsed())
     );
-    rs.expect("JOIN zyre START (HELLO)", jsg("join", zu, "START"));
-    zy.expect("JOIN rusty START (HELLO)", jsg("join", ru, "START"));
+    rs.expect("JOIN zyre START (at start)", jsg("join", zu, "START"));
+    zy.expect("JOIN rusty START (at start)", jsg("join", ru, "START"));
     assert_eq!(zy.peers(), vec![ru]);
     assert_eq!(rs.peers(), vec![zu]);
 

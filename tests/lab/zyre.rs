@@ -109,6 +109,16 @@ fn compile(prefix: &Path, source: &str, stem: &str, ext: &str, flags: &[&str]) -
         String::from_utf8_lossy(&res.stderr)
     );
     std::fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("rename to {}: {e}", out.display()));
+    // Builds of older sources are left from edits: remove them (a process still running
+    // one keeps its file until it exits).
+    let keep = out.file_name().unwrap_or_default().to_owned();
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let s = name.to_string_lossy();
+        if name != keep && s.starts_with(&format!("{stem}-")) && !s.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     out
 }
 
@@ -164,20 +174,8 @@ pub fn begin_zyre(tag: &str) -> Option<(MutexGuard<'static, ()>, &'static ZyreC)
     Some((one, require_zyre(tag)?))
 }
 
-/// Timers as Zyre's setters take them: milliseconds.
-pub fn zyre_timer_args(t: Timers) -> Vec<String> {
-    let ms = |s: f64| ((s * 1000.0).round() as u64).to_string();
-    vec![
-        "--interval".into(),
-        ms(t.interval),
-        "--evasive".into(),
-        ms(t.evasive),
-        "--expired".into(),
-        ms(t.expired),
-    ]
-}
-
-/// Starts zyre_peer on `h` (interface veth0, beacon port `port`, timers `t`).
+/// Starts zyre_peer on `h` (interface veth0, beacon port `port`, timers `t`, which it
+/// takes in seconds as the other doubles do).
 pub fn zyre_peer(
     lab: &Lab,
     h: &Host,
@@ -196,7 +194,7 @@ pub fn zyre_peer(
         "--name",
         name,
     ])
-    .args(zyre_timer_args(t))
+    .args(t.args())
     .args(extra);
     Peer::spawn(&format!("zyre:{name}"), cmd)
 }
