@@ -42,6 +42,7 @@ mod g2_hub_restart;
 mod g3_nat;
 mod g4_static;
 mod g5_hub_hostile;
+mod g6_zyre_gossip;
 
 mod z1_zyre_discovery;
 mod z2_zyre_zpinger;
