@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::driver::{self, Commands, Core, Directory, Request, Setup, Watch};
+use crate::driver::{self, Commands, Core, Directory, Net, Request, Setup, Watch};
 use crate::error::Error;
 use crate::iface;
 use crate::proto::codec::check_string;
@@ -82,6 +82,7 @@ pub struct Builder {
     static_peers: Vec<String>,
     gossip_bind: Vec<String>,
     gossip_connect: Vec<String>,
+    ipv6: bool,
 }
 
 impl Default for Builder {
@@ -103,6 +104,7 @@ impl Default for Builder {
             static_peers: Vec::new(),
             gossip_bind: Vec::new(),
             gossip_connect: Vec::new(),
+            ipv6: false,
         }
     }
 }
@@ -222,10 +224,22 @@ impl Builder {
         self
     }
 
-    /// The interface, by name or IPv4 address (default: `ZRE_INTERFACE`, `ZSYS_INTERFACE`,
+    /// The interface, by name or IP address (IPv6 with [`Builder::ipv6`]) (default: `ZRE_INTERFACE`, `ZSYS_INTERFACE`,
     /// then the first up, broadcast-capable, non-loopback interface).
     pub fn interface(mut self, name_or_ip: impl Into<String>) -> Self {
         self.interface = Some(name_or_ip.into());
+        self
+    }
+
+    /// Run over IPv6, as Zyre does with `ZSYS_IPV6=1` (default: IPv4). Beacons go to
+    /// ff02::1 on the interface (hop limit 1) and only IPv6 beacons are heard; the mailbox
+    /// binds the interface's first IPv6 address as the system lists it, global or
+    /// link-local, as CZMQ chooses (or the one given to [`Builder::interface`]). Endpoints
+    /// are written as Zyre writes them (`tcp://fe80::1%eth0:49152`); our HELLO carries
+    /// ours without the zone, and a peer's link-local endpoint gets our interface as zone.
+    /// The environment variable `ZSYS_IPV6` is read by the `zre-*` commands, not here.
+    pub fn ipv6(mut self, on: bool) -> Self {
+        self.ipv6 = on;
         self
     }
 
@@ -308,7 +322,11 @@ impl Builder {
         {
             crate::proto::node::check_endpoint(endpoint)?;
         }
-        let iface = iface::choose(self.interface.as_deref())?;
+        let net = if self.ipv6 {
+            Net::V6(iface::choose_v6(self.interface.as_deref())?)
+        } else {
+            Net::V4(iface::choose(self.interface.as_deref())?)
+        };
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
         config.timers = self.timers;
@@ -317,7 +335,7 @@ impl Builder {
         config.verbose = self.verbose;
         let running = driver::start(Setup {
             config,
-            iface,
+            net,
             beacon_port: self.beacon.then_some(self.port),
             mailbox_port: self.mailbox_port,
             advertised_endpoint: self.advertised_endpoint,

@@ -661,3 +661,33 @@ fn a_bad_static_peer_endpoint_is_a_clear_error() {
     assert!(matches!(a.connect_peer("nope"), Err(Error::Config(_))));
     a.connect_peer("tcp://127.0.0.1:1").unwrap();
 }
+
+#[test]
+fn ipv6_nodes_meet_on_loopback_by_endpoint_written_either_way() {
+    // Linux does not multicast on `lo` (a beacon to ff02::1 there fails with ENETUNREACH),
+    // so on loopback IPv6 nodes meet as static peers; beacons are the lab's (i1, i2).
+    let ipv6 = |name| builder(47950, name).ipv6(true).beacon(false);
+    let b = ipv6("bob").start().unwrap();
+    // Zyre's form: no brackets.
+    let port = b.endpoint().strip_prefix("tcp://::1:").expect(b.endpoint());
+    // libzmq's form works as well, and is the same mailbox.
+    let a = ipv6("alice")
+        .peer(format!("tcp://[::1]:{port}"))
+        .start()
+        .unwrap();
+    assert!(a.endpoint().starts_with("tcp://::1:"), "{}", a.endpoint());
+    let (mut ia, mut ib) = (inbox(&a, "alice"), inbox(&b, "bob"));
+    let Event::Enter { endpoint, .. } = ia.expect("ENTER bob", is_enter(b.uuid())) else {
+        unreachable!()
+    };
+    assert_eq!(endpoint, b.endpoint());
+    ib.expect("ENTER alice", is_enter(a.uuid()));
+    a.join("G").unwrap();
+    b.join("G").unwrap();
+    ib.expect("JOIN alice", is_join(a.uuid(), "G"));
+    ia.expect("JOIN bob", is_join(b.uuid(), "G"));
+    a.whisper(b.uuid(), vec![b"to bob".to_vec()]).unwrap();
+    b.shout("G", vec![b"to G".to_vec()]).unwrap();
+    ib.expect("WHISPER from alice", is_whisper(a.uuid()));
+    ia.expect("SHOUT from bob", is_shout(b.uuid()));
+}

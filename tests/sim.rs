@@ -1643,3 +1643,122 @@ fn a_node_without_beacons_says_goodbye_on_each_link_when_it_stops() {
         .collect();
     assert_eq!(what, vec!["GOODBYE", "disconnect"]);
 }
+
+/// A node in IPv6 mode on interface veth0 (`Config::ipv6_zone`), its mailbox given in the
+/// bracketed form libzmq writes.
+fn ipv6_node(t0: Instant, me: Uuid) -> NodeState {
+    let mut config = Config::new(me, "me", "tcp://[fe80::1%veth0]:4000", 4000);
+    config.ipv6_zone = Some("veth0".into());
+    NodeState::new(config, t0)
+}
+
+/// What went out, as text: connects with their endpoint, messages with the HELLO's.
+fn described(sent: &[Transmit]) -> Vec<String> {
+    sent.iter()
+        .filter_map(|t| match t {
+            Transmit::Connect { endpoint, .. } => Some(format!("connect {endpoint}")),
+            Transmit::Send { frames, .. } => match Message::decode(&frames[0]).unwrap().body {
+                Body::Hello(h) => Some(format!("HELLO {}", h.endpoint)),
+                other => Some(other.name().to_string()),
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ipv6_a_link_local_beacon_is_reached_through_our_interface_and_our_hello_has_no_zone() {
+    let t0 = Instant::now();
+    let (me, x) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let mut s = ipv6_node(t0, me);
+    // Kept in Zyre's form: no brackets, the zone of our interface.
+    assert_eq!(s.config().endpoint, "tcp://fe80::1%veth0:4000");
+    take(&mut s);
+    let from: IpAddr = "fe80::2".parse().unwrap();
+    s.handle_beacon(t0, from, &zre::proto::beacon::Beacon::new(x, 4001).encode());
+    let (sent, _) = take(&mut s);
+    // As Zyre: the zone cut out of what our HELLO says (zyre_node.c), and the peer's
+    // link-local address reached through our own interface (zyre_peer.c).
+    assert_eq!(
+        described(&sent),
+        vec![
+            "connect tcp://fe80::2%veth0:4001",
+            "HELLO tcp://fe80::1:4000"
+        ]
+    );
+    // Its HELLO names its endpoint as Zyre sends it, without zone.
+    s.handle_message(
+        t0,
+        &identity(x),
+        &hello_from("tcp://fe80::2:4001", "x"),
+        vec![],
+    );
+    let (_, events) = take(&mut s);
+    match &events[0] {
+        Event::Enter { endpoint, .. } => assert_eq!(endpoint, "tcp://fe80::2%veth0:4001"),
+        e => panic!("{e:?}"),
+    }
+    // "I am leaving" counts from its own address only, compared in the same form.
+    let bye = zre::proto::beacon::Beacon::new(x, 0).encode();
+    s.handle_beacon(t0, "fe80::3".parse().unwrap(), &bye);
+    assert_eq!(s.stats().beacons_leave_refused, 1);
+    assert!(s.peer(&x).is_some());
+    s.handle_beacon(t0, from, &bye);
+    assert!(s.peer(&x).is_none());
+    // A global address keeps no zone.
+    let y = Uuid::from_u128(3);
+    let ula: IpAddr = "fd77:1::3".parse().unwrap();
+    s.handle_beacon(t0, ula, &zre::proto::beacon::Beacon::new(y, 4002).encode());
+    let (sent, _) = take(&mut s);
+    assert_eq!(described(&sent)[0], "connect tcp://fd77:1::3:4002");
+}
+
+#[test]
+fn ipv6_endpoints_in_any_written_form_are_one_mailbox() {
+    let t0 = Instant::now();
+    let (me, x, y) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    let mut s = ipv6_node(t0, me);
+    // A static peer given bracketed and without zone...
+    s.handle_static_peer(t0, "tcp://[fe80::2]:4001").unwrap();
+    let (sent, _) = take(&mut s);
+    assert_eq!(described(&sent)[0], "connect tcp://fe80::2%veth0:4001");
+    // ... is bound to the peer whose HELLO names it in Zyre's form.
+    s.handle_message(
+        t0,
+        &identity(x),
+        &hello_from("tcp://fe80::2:4001", "x"),
+        vec![],
+    );
+    assert_eq!(s.peer(&x).unwrap().endpoint, "tcp://fe80::2%veth0:4001");
+    // The same endpoint with another node's zone is the same mailbox: no second link.
+    take(&mut s);
+    s.handle_static_peer(t0, "tcp://fe80::2%eth9:4001").unwrap();
+    s.handle_timeout(t0 + secs(0.5));
+    let sent = described(&take(&mut s).0);
+    assert!(!sent.iter().any(|d| d.starts_with("connect")), "{sent:?}");
+    // A HELLO claiming our own endpoint, written as Zyre writes it, is refused.
+    let refused = s.stats().hellos_refused;
+    s.handle_message(
+        t0,
+        &identity(y),
+        &hello_from("tcp://fe80::1:4000", "y"),
+        vec![],
+    );
+    assert_eq!(s.stats().hellos_refused, refused + 1);
+    assert!(s.peer(&y).is_none());
+}
+
+#[test]
+fn ipv4_nodes_take_endpoints_as_they_come() {
+    // Without IPv6 mode nothing is rewritten: an IPv6 HELLO endpoint is kept verbatim.
+    let t0 = Instant::now();
+    let (me, x) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 4000), t0);
+    s.handle_message(
+        t0,
+        &identity(x),
+        &hello_from("tcp://[fe80::2]:4001", "x"),
+        vec![],
+    );
+    assert_eq!(s.peer(&x).unwrap().endpoint, "tcp://[fe80::2]:4001");
+}

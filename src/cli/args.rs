@@ -32,7 +32,7 @@ pub struct NodeArgs {
     #[arg(help_heading = "Node options", long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
 
-    /// Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else
+    /// Network interface, by name or IP address (default: ZRE_INTERFACE, else
     /// ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)
     #[arg(
         help_heading = "Node options",
@@ -165,6 +165,17 @@ pub struct NodeArgs {
     /// Log protocol decisions on stderr
     #[arg(help_heading = "Node options", long, short = 'v')]
     pub verbose: bool,
+
+    /// Run over IPv6 as Zyre does with ZSYS_IPV6=1: beacons to ff02::1 on the interface,
+    /// only IPv6 peers; the interface's first IPv6 address, or the one given to --interface
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZSYS_IPV6",
+        hide_env_values = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub ipv6: bool,
 }
 
 impl NodeArgs {
@@ -186,6 +197,7 @@ impl NodeArgs {
             .evasive_timeout(self.evasive)
             .expired_timeout(self.expired)
             .verbose(self.verbose)
+            .ipv6(self.ipv6)
             .beacon(!self.no_beacon);
         if let Some(uuid) = self.uuid {
             b = b.uuid(uuid);
@@ -919,7 +931,7 @@ pub fn parse_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// Parses an interface name or IPv4 address: 1 to 64 bytes (Linux names have at most 15),
+/// Parses an interface name or IP address: 1 to 64 bytes (Linux names have at most 15),
 /// so that the error that lists the interfaces never repeats a long value.
 pub fn parse_interface(s: &str) -> Result<String, String> {
     match s.trim().len() {

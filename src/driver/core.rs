@@ -1,7 +1,7 @@
 //! The shared core.
 
 use std::collections::VecDeque;
-use std::net::{SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,7 +73,7 @@ pub(crate) struct Core {
     /// None when the node does not beacon: beacons the state machine still makes (its
     /// port-0 goodbye) go nowhere.
     pub(super) udp: Option<UdpSocket>,
-    pub(super) beacon_to: SocketAddrV4,
+    pub(super) beacon_to: SocketAddr,
     pub(super) events: Arc<Queue<Event>>,
     /// Events on their way to the application, handed over together.
     pub(super) outgoing: VecDeque<Event>,
@@ -498,6 +498,9 @@ impl Core {
         dealer.set_sndhwm(SEND_HWM)?;
         dealer.set_sndtimeo(0)?;
         dealer.set_linger(0)?;
+        if self.state.config().ipv6_zone.is_some() {
+            dealer.set_ipv6(true)?;
+        }
         dealer.connect(endpoint)?;
         // The reference's queue holds the expired timeout in ms x 100 messages before it
         // gives up on a peer; ours holds as many, in libzmq and the backlog together.

@@ -48,7 +48,7 @@ impl GossipIo {
             // instead of vanishing: that is how the hub learns the client went.
             hub.set_router_mandatory(true)
                 .map_err(zmq_err("set router mandatory"))?;
-            tune(&hub)?;
+            tune(&hub, config.ipv6_zone.is_some())?;
             for ep in bind {
                 hub.bind(ep)
                     .map_err(zmq_err(format!("bind gossip hub {ep}")))?;
@@ -60,7 +60,7 @@ impl GossipIo {
             let dealer = ctx
                 .socket(zmq::DEALER)
                 .map_err(zmq_err("create gossip client"))?;
-            tune(&dealer)?;
+            tune(&dealer, config.ipv6_zone.is_some())?;
             dealer
                 .connect(ep)
                 .map_err(zmq_err(format!("connect to gossip hub {ep}")))?;
@@ -185,8 +185,11 @@ impl GossipIo {
     }
 }
 
-fn tune(s: &zmq::Socket) -> Result<(), Error> {
+fn tune(s: &zmq::Socket, ipv6: bool) -> Result<(), Error> {
     s.set_linger(0).map_err(zmq_err("set linger"))?;
+    if ipv6 {
+        s.set_ipv6(true).map_err(zmq_err("set ipv6"))?;
+    }
     s.set_sndhwm(GOSSIP_HWM).map_err(zmq_err("set sndhwm"))?;
     s.set_rcvhwm(GOSSIP_HWM).map_err(zmq_err("set rcvhwm"))?;
     s.set_heartbeat_ivl(HEARTBEAT_IVL_MS)

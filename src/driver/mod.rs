@@ -31,6 +31,7 @@ mod core;
 mod directory;
 mod gossip;
 mod handoff;
+mod net;
 mod requests;
 mod retry;
 mod thread;
@@ -38,6 +39,7 @@ mod thread;
 pub(crate) use self::app::{command, flush, ping, rtts};
 pub(crate) use self::core::{Core, Watch};
 pub(crate) use self::directory::Directory;
+pub(crate) use self::net::Net;
 pub(crate) use self::requests::{Commands, Request};
 use self::requests::{DriverEnd, RequestsEnd};
 pub(crate) use self::thread::start;
@@ -47,7 +49,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::iface::Interface;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::{Config, NodeState};
 use crate::queue::Queue;
@@ -55,7 +56,8 @@ use crate::queue::Queue;
 /// Everything the driver needs beyond the state machine's own configuration.
 pub(crate) struct Setup {
     pub config: Config,
-    pub iface: Interface,
+    /// The interface, IPv4 or IPv6.
+    pub net: Net,
     /// None: no beacon, and no UDP socket.
     pub beacon_port: Option<u16>,
     pub mailbox_port: Option<u16>,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,7 +13,6 @@ use super::handoff::Handoff;
 use super::retry::Retry;
 use super::*;
 use crate::error::{io_err, zmq_err, Error};
-use crate::iface::Interface;
 use crate::proto::event::{uuid_hex, Event};
 use crate::proto::node::NodeState;
 use crate::queue::{Bell, Queue};
@@ -31,11 +30,15 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     // What the application has not taken yet waits here, then in TCP, so the sender's
     // link backs up (see `Core::event_room`).
     router.set_rcvhwm(RECV_HWM).map_err(zmq_err("set rcvhwm"))?;
+    let ipv6 = setup.net.ipv6_zone();
+    if ipv6.is_some() {
+        router.set_ipv6(true).map_err(zmq_err("set ipv6"))?;
+    }
     let port = setup
         .mailbox_port
         .filter(|p| *p != 0)
         .map_or_else(|| "*".to_string(), |p| p.to_string());
-    let bind = format!("tcp://{}:{}", setup.iface.ip, port);
+    let bind = setup.net.mailbox_bind(&port);
     router
         .bind(&bind)
         .map_err(zmq_err(format!("bind mailbox {bind}")))?;
@@ -53,14 +56,29 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         .map_err(zmq_err("read mailbox descriptor"))?;
 
     // No beacon: no UDP socket at all, and a state machine that never beacons (port 0).
-    let udp = setup.beacon_port.map(beacon_socket).transpose()?;
-    let udp_send = match &udp {
-        Some(u) => Some(u.try_clone().map_err(io_err("beacon socket"))?),
-        None => None,
+    let sockets = setup
+        .beacon_port
+        .map(|p| setup.net.beacon_sockets(p))
+        .transpose()?;
+    let (udp, udp_send, beacon_to) = match sockets {
+        Some(s) => (Some(s.hear), Some(s.send), s.to),
+        None => (
+            None,
+            None,
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0).into(),
+        ),
     };
 
     let mut config = setup.config;
-    config.endpoint = setup.advertised_endpoint.unwrap_or_else(|| bound.clone());
+    let own = setup
+        .net
+        .endpoint(mailbox_port)
+        .unwrap_or_else(|| bound.clone());
+    config.endpoint = setup.advertised_endpoint.unwrap_or(own);
+    if let Some(zone) = &ipv6 {
+        config.endpoint = crate::proto::endpoint::local(&config.endpoint, zone);
+    }
+    config.ipv6_zone = ipv6;
     config.beacon_port = if udp.is_some() { mailbox_port } else { 0 };
     let endpoint = config.endpoint.clone();
     // Our tuple lives as long as a peer would wait for us: the expired timeout.
@@ -95,7 +113,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         answer_waiters: 0,
         driver_bell: bell.clone(),
         udp: udp_send,
-        beacon_to: SocketAddrV4::new(setup.iface.broadcast, setup.beacon_port.unwrap_or(0)),
+        beacon_to,
         events: events.clone(),
         outgoing: VecDeque::new(),
         directory: directory.clone(),
@@ -109,7 +127,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         core: core.clone(),
         router_fd,
         udp,
-        iface: setup.iface,
+        net: setup.net,
         requests: RequestsEnd(queue.clone()),
         batch: VecDeque::new(),
         bell: bell.clone(),
@@ -151,28 +169,13 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     })
 }
 
-fn beacon_socket(port: u16) -> Result<UdpSocket, Error> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let ctx = || format!("beacon socket on UDP port {port}");
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io_err(ctx()))?;
-    // Several nodes on one host share the beacon port: each binds 0.0.0.0:port with both
-    // options, and a broadcast reaches all of them.
-    s.set_reuse_address(true).map_err(io_err(ctx()))?;
-    s.set_reuse_port(true).map_err(io_err(ctx()))?;
-    s.set_broadcast(true).map_err(io_err(ctx()))?;
-    s.set_nonblocking(true).map_err(io_err(ctx()))?;
-    let addr = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
-    s.bind(&addr.into()).map_err(io_err(ctx()))?;
-    Ok(s.into())
-}
-
 /// The driver thread's own sockets and buffers; the shared part is `core`.
 struct Driver {
     core: Arc<Mutex<Core>>,
     router_fd: RawFd,
     /// None when the node does not beacon.
     udp: Option<UdpSocket>,
-    iface: Interface,
+    net: Net,
     requests: RequestsEnd,
     /// Requests taken from the queue and not yet carried out.
     batch: VecDeque<Request>,
@@ -367,17 +370,12 @@ impl Driver {
         for _ in 0..BATCH {
             match udp.recv_from(&mut self.udp_buf) {
                 Ok((n, from)) => {
-                    let ip = match from {
-                        SocketAddr::V4(a) => *a.ip(),
-                        SocketAddr::V6(_) => continue,
-                    };
-                    // Beacons from outside our interface's network are not for us: acting
-                    // on them would connect out of the network we were told to use.
-                    if !self.iface.contains(ip) {
+                    // Beacons from outside our interface's network are not for us.
+                    let Some(ip) = self.net.accepts(from) else {
                         continue;
-                    }
+                    };
                     let now = Instant::now();
-                    core.state.handle_beacon(now, ip.into(), &self.udp_buf[..n]);
+                    core.state.handle_beacon(now, ip, &self.udp_buf[..n]);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::beacon::Beacon;
 use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message};
+use super::endpoint;
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
 
@@ -196,6 +197,11 @@ pub struct Config {
     pub static_peers: Vec<String>,
     /// Record a log line for every decision worth tracing (see [`NodeState::poll_output`]).
     pub verbose: bool,
+    /// IPv6 mode (Zyre's `ZSYS_IPV6=1`): the name of our interface, the zone of every
+    /// link-local endpoint. Peer endpoints, from beacons, HELLOs, gossip and statics, are
+    /// kept in one form ([`endpoint::local`]) and our HELLO carries ours without zone
+    /// ([`endpoint::for_hello`]). None (the default): IPv4, endpoints taken as they come.
+    pub ipv6_zone: Option<String>,
 }
 
 impl Config {
@@ -216,6 +222,7 @@ impl Config {
             max_pending: 32,
             static_peers: Vec::new(),
             verbose: false,
+            ipv6_zone: None,
         }
     }
 }
@@ -461,8 +468,9 @@ pub struct NodeState {
 
 impl NodeState {
     /// A node started at `now`; its first beacon is due at once.
-    pub fn new(config: Config, now: Instant) -> Self {
+    pub fn new(mut config: Config, now: Instant) -> Self {
         let statics = config.static_peers.clone();
+        config.endpoint = local_endpoint(&config, &config.endpoint);
         let mut node = NodeState {
             config,
             peers: Default::default(),
@@ -563,7 +571,9 @@ impl NodeState {
             let Some(peer) = self.peers.get(&beacon.uuid) else {
                 return;
             };
-            if endpoint_host_of(&peer.endpoint) != Some(endpoint_host(from).as_str()) {
+            if endpoint_host_of(&peer.endpoint)
+                != Some(source_host(self.config.ipv6_zone.as_deref(), from).as_str())
+            {
                 self.stats.beacons_leave_refused += 1;
                 self.trace(|| {
                     format!(
@@ -589,7 +599,11 @@ impl NodeState {
                 self.promote(now, beacon.uuid);
             } else if peer.linked && peer.claim.is_none() {
                 // Introduced by its HELLO, not proven yet, and now heard on our subnet.
-                let here = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
+                let here = format!(
+                    "tcp://{}:{}",
+                    source_host(self.config.ipv6_zone.as_deref(), from),
+                    beacon.port
+                );
                 if peer.endpoint != here {
                     self.relink(beacon.uuid, here);
                 }
@@ -597,7 +611,11 @@ impl NodeState {
             return;
         }
         let repeated = self.heard_again(now, beacon.uuid);
-        let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
+        let endpoint = format!(
+            "tcp://{}:{}",
+            source_host(self.config.ipv6_zone.as_deref(), from),
+            beacon.port
+        );
         self.discover(now, beacon.uuid, &endpoint, repeated, false);
     }
 
@@ -626,7 +644,8 @@ impl NodeState {
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
         self.now = self.now.max(now);
-        self.discover(now, uuid, endpoint, false, true);
+        let endpoint = local_endpoint(&self.config, endpoint);
+        self.discover(now, uuid, &endpoint, false, true);
         self.fill_links();
     }
 
@@ -648,6 +667,7 @@ impl NodeState {
 
     fn add_static(&mut self, now: Instant, endpoint: &str) -> Result<(), CommandError> {
         check_endpoint(endpoint)?;
+        let endpoint = local_endpoint(&self.config, endpoint);
         if self.stopped || self.statics.iter().any(|s| s.endpoint == endpoint) {
             return Ok(());
         }
@@ -656,7 +676,7 @@ impl NodeState {
         let key = Uuid::from_u128(u128::MAX - self.statics.len() as u128);
         self.statics.push(StaticPeer {
             key,
-            endpoint: endpoint.to_string(),
+            endpoint,
             linked_at: None,
             sent_sequence: 0,
             next_try: now,
@@ -733,8 +753,13 @@ impl NodeState {
     }
 
     fn our_hello(&self) -> Hello {
+        let endpoint = match self.config.ipv6_zone {
+            // As Zyre: the zone names one of our interfaces, meaningless to the peer.
+            Some(_) => endpoint::for_hello(&self.config.endpoint),
+            None => self.config.endpoint.clone(),
+        };
         Hello {
-            endpoint: self.config.endpoint.clone(),
+            endpoint,
             groups: self.groups.iter().cloned().collect(),
             status: self.status,
             name: self.config.name.clone(),
@@ -1046,7 +1071,10 @@ impl NodeState {
     ///   PINGed, the claimant waits unlinked, and the holder keeps its endpoint unless it
     ///   stays silent for [`Timers::probe`]. A HELLO arrives on a connection its sender
     ///   opened, so it proves nothing about the endpoint it names.
-    fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, hello: Hello) {
+    fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, mut hello: Hello) {
+        if self.config.ipv6_zone.is_some() {
+            hello.endpoint = local_endpoint(&self.config, &hello.endpoint);
+        }
         if let Some(p) = self.peers.get(&uuid) {
             if p.ready {
                 // "A HELLO from a peer that is already ready: the old peer is removed
@@ -1848,6 +1876,23 @@ fn hello_events(peer: &Peer) -> Vec<Event> {
             group: g.clone(),
         }))
         .collect()
+}
+
+/// The host part of the endpoint of a peer whose beacon came from `from`: in IPv6 mode
+/// (`zone`) as [`endpoint::host`] writes it, else as before IPv6 mode existed.
+fn source_host(zone: Option<&str>, from: IpAddr) -> String {
+    match zone {
+        Some(zone) => endpoint::host(from, zone),
+        None => endpoint_host(from),
+    }
+}
+
+/// A peer's `endpoint` in the form this node keeps (see [`Config::ipv6_zone`]).
+fn local_endpoint(config: &Config, endpoint: &str) -> String {
+    match &config.ipv6_zone {
+        Some(zone) => endpoint::local(endpoint, zone),
+        None => endpoint.to_string(),
+    }
 }
 
 fn endpoint_host(ip: IpAddr) -> String {
