@@ -454,6 +454,25 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
             vec![],
             "--interface 'nosuch0': no IPv4 interface",
         ),
+        // IPv6 mode, by flag or as Zyre reads it, looks among IPv6 addresses.
+        (
+            LISTEN,
+            vec!["--ipv6", "--interface", "nosuch0", "--port", port],
+            vec![],
+            "--interface 'nosuch0': no IPv6 interface",
+        ),
+        (
+            LISTEN,
+            vec!["--interface", "127.0.0.1", "--port", port],
+            vec![("ZSYS_IPV6", "1")],
+            "--interface '127.0.0.1': no IPv6 interface",
+        ),
+        (
+            LISTEN,
+            vec!["--interface", "lo", "--port", port],
+            vec![("ZSYS_IPV6", "maybe")],
+            "ZSYS_IPV6=maybe: value was not a boolean",
+        ),
     ];
     let plain = cases.into_iter().map(|(b, a, e, w)| {
         let mut args: Vec<&str> = lo.to_vec();
@@ -466,6 +485,7 @@ fn usage_errors_are_one_short_line_naming_the_source_exit_2() {
             .env_remove("ZRE_INTERFACE")
             .env_remove("ZSYS_INTERFACE")
             .env_remove("ZRE_PORT")
+            .env_remove("ZSYS_IPV6")
             .stdin(Stdio::null());
         for (k, v) in &env {
             cmd.env(k, v);

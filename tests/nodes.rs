@@ -669,7 +669,10 @@ fn ipv6_nodes_meet_on_loopback_by_endpoint_written_either_way() {
     let ipv6 = |name| builder(47950, name).ipv6(true).beacon(false);
     let b = ipv6("bob").start().unwrap();
     // Zyre's form: no brackets.
-    let port = b.endpoint().strip_prefix("tcp://::1:").expect(b.endpoint());
+    let port = b
+        .endpoint()
+        .strip_prefix("tcp://::1:")
+        .unwrap_or_else(|| panic!("{}", b.endpoint()));
     // libzmq's form works as well, and is the same mailbox.
     let a = ipv6("alice")
         .peer(format!("tcp://[::1]:{port}"))

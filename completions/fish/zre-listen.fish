@@ -18,7 +18,7 @@ never\t'Never'"
 complete -c zre-listen -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
 complete -c zre-listen -s g -l group -d 'Join GROUP, 1 to 255 bytes (repeatable)' -r
 complete -c zre-listen -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
-complete -c zre-listen -s i -l interface -d 'Network interface, by name or IPv4 address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
+complete -c zre-listen -s i -l interface -d 'Network interface, by name or IP address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
 complete -c zre-listen -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r
 complete -c zre-listen -l uuid -d 'Our UUID, 32 hex digits in either case, hyphens allowed (default: random, or the one in --identity)' -r -f
 complete -c zre-listen -l identity -d 'Keep our UUID in FILE across restarts: read it, or create it with a random one' -r -F
@@ -36,5 +36,6 @@ zsh\t'The zsh completion script'
 fish\t'The fish completion script'"
 complete -c zre-listen -l no-beacon -d 'Send and hear no beacons (no UDP socket at all): we meet only peers that connect to us and those given by --peer'
 complete -c zre-listen -s v -l verbose -d 'Log protocol decisions on stderr'
+complete -c zre-listen -l ipv6 -d 'Run over IPv6 as Zyre does with ZSYS_IPV6=1: beacons to ff02::1 on the interface, only IPv6 peers; the interface\'s first IPv6 address, or the one given to --interface'
 complete -c zre-listen -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zre-listen -s V -l version -d 'Print version'

@@ -168,6 +168,11 @@ const ENV_ROWS: &[(&str, &str)] = &[
         "ZSYS_INTERFACE",
         "The default for --interface when ZRE_INTERFACE is not set, as Zyre (CZMQ) reads it.",
     ),
+    (
+        "ZSYS_IPV6",
+        "1 (or true, yes, on) is --ipv6, as Zyre (CZMQ) reads it; 0 (false, no, off) or \
+empty is IPv4.",
+    ),
     ("ZRE_PORT", "The default for --port."),
     (
         "ZRE_UUID",

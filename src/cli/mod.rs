@@ -25,7 +25,7 @@
 //! |------|-------------------------------------------------------------------------|
 //! | 0    | done; also Ctrl-C, SIGTERM, and a closed output pipe (noticed within a tenth of a second even when nothing is printed); zre-listen: `--count` reached |
 //! | 1    | runtime failure: one line `zre-xxx: error: ...` on stderr (also when the node fails: its driver thread died; an `--identity` file that holds no UUID, naming it; a `--mailbox-port` in use); zre-listen: `--timeout` ended the run before `--count` was reached; zre-ping: no ping was answered (no peer, or total loss), as ping(8) |
-//! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`, `ZRE_UUID`), `--uuid` with `--identity`, timers that do not fit together, an unknown interface |
+//! | 2    | usage error, in one line `zre-xxx: error: ...`: bad arguments (also from `ZRE_PORT`, `ZRE_INTERFACE`, `ZSYS_INTERFACE`, `ZSYS_IPV6`, `ZRE_UUID`), `--uuid` with `--identity`, timers that do not fit together, an unknown interface |
 //! | 130, 143, 129 | zre-shout, zre-whisper: interrupted (SIGINT, SIGTERM, SIGHUP: 128 + the signal, as a shell reports a process it killed) before everything was delivered; the line on stderr says what was not |
 
 pub mod args;

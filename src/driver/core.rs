@@ -74,6 +74,8 @@ pub(crate) struct Core {
     /// port-0 goodbye) go nowhere.
     pub(super) udp: Option<UdpSocket>,
     pub(super) beacon_to: SocketAddr,
+    /// IPv6 mode: the interface index libzmq gets as zone (see `Net::for_libzmq`); else 0.
+    pub(super) zone_index: u32,
     pub(super) events: Arc<Queue<Event>>,
     /// Events on their way to the application, handed over together.
     pub(super) outgoing: VecDeque<Event>,
@@ -498,10 +500,13 @@ impl Core {
         dealer.set_sndhwm(SEND_HWM)?;
         dealer.set_sndtimeo(0)?;
         dealer.set_linger(0)?;
-        if self.state.config().ipv6_zone.is_some() {
+        if self.zone_index != 0 {
             dealer.set_ipv6(true)?;
+            let endpoint = crate::proto::endpoint::with_zone_index(endpoint, self.zone_index);
+            dealer.connect(&endpoint)?;
+        } else {
+            dealer.connect(endpoint)?;
         }
-        dealer.connect(endpoint)?;
         // The reference's queue holds the expired timeout in ms x 100 messages before it
         // gives up on a peer; ours holds as many, in libzmq and the backlog together.
         let expired_ms = self.state.config().timers.expired.as_millis();

@@ -41,11 +41,33 @@ impl Net {
         }
     }
 
-    /// Where the mailbox binds, port `port` (a number or `*`).
+    /// Where the mailbox binds, port `port` (a number or `*`), as libzmq takes it (see
+    /// [`Net::for_libzmq`]).
     pub fn mailbox_bind(&self, port: &str) -> String {
         match self {
             Net::V4(i) => format!("tcp://{}:{port}", i.ip),
-            Net::V6(i) => endpoint::bind(i.ip, &i.name, port),
+            Net::V6(i) => {
+                let index = i.index.to_string();
+                format!("tcp://{}:{port}", endpoint::host(i.ip.into(), &index))
+            }
+        }
+    }
+
+    /// An endpoint as our libzmq takes it: in IPv6 mode a zone becomes our interface's
+    /// index ([`endpoint::with_zone_index`]); a link-local address is reached through our
+    /// interface whatever zone it was written with. Otherwise unchanged.
+    pub fn for_libzmq(&self, ep: &str) -> String {
+        match self {
+            Net::V4(_) => ep.to_string(),
+            Net::V6(i) => endpoint::with_zone_index(ep, i.index),
+        }
+    }
+
+    /// The interface index link-local endpoints get for libzmq (0 for IPv4: none).
+    pub fn zone_index(&self) -> u32 {
+        match self {
+            Net::V4(_) => 0,
+            Net::V6(i) => i.index,
         }
     }
 
@@ -171,9 +193,34 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_beacons_leave_by_the_interface_with_hop_limit_1() {
+        // On lo (nothing is sent): the options as the sockets carry them.
+        let Some(lo) = crate::iface::find_in_v6(&crate::iface::list_v6().unwrap(), "lo") else {
+            eprintln!("SKIPPED: no IPv6 address on lo");
+            return;
+        };
+        let index = lo.index;
+        let s = Net::V6(lo).beacon_sockets(47952).unwrap();
+        let send = socket2::SockRef::from(&s.send);
+        assert_eq!(send.multicast_hops_v6().unwrap(), 1);
+        assert_eq!(send.multicast_if_v6().unwrap(), index);
+        assert!(send.multicast_loop_v6().unwrap());
+        assert_eq!(
+            s.send.local_addr().unwrap(),
+            "[::1]:47952".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            s.hear.local_addr().unwrap(),
+            "[::]:47952".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(s.to, SocketAddrV6::new(ALL_NODES, 47952, 0, index).into());
+    }
+
+    #[test]
     fn ipv6_mailbox_binds_with_zone_and_is_written_as_zyre_does() {
         let net = eth();
-        assert_eq!(net.mailbox_bind("*"), "tcp://[fe80::1%eth0]:*");
+        assert_eq!(net.mailbox_bind("*"), "tcp://fe80::1%4:*");
+        assert_eq!(net.for_libzmq("tcp://fe80::2%eth0:5"), "tcp://fe80::2%4:5");
         assert_eq!(net.endpoint(49152).unwrap(), "tcp://fe80::1%eth0:49152");
         assert_eq!(net.ipv6_zone().as_deref(), Some("eth0"));
     }

@@ -82,10 +82,12 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     config.beacon_port = if udp.is_some() { mailbox_port } else { 0 };
     let endpoint = config.endpoint.clone();
     // Our tuple lives as long as a peer would wait for us: the expired timeout.
+    let zmq_form =
+        |eps: &[String]| -> Vec<String> { eps.iter().map(|e| setup.net.for_libzmq(e)).collect() };
     let gossip = GossipIo::start(
         &ctx,
-        &setup.gossip_bind,
-        &setup.gossip_connect,
+        &zmq_form(&setup.gossip_bind),
+        &zmq_form(&setup.gossip_connect),
         &config,
         config.timers.expired,
     )?;
@@ -114,6 +116,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         driver_bell: bell.clone(),
         udp: udp_send,
         beacon_to,
+        zone_index: setup.net.zone_index(),
         events: events.clone(),
         outgoing: VecDeque::new(),
         directory: directory.clone(),

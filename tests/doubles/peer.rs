@@ -13,7 +13,7 @@
 //! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
 //! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`,
 //! `--no-beacon`, `--peer EP`, `--advertise EP`, `--gossip-bind EP`, `--gossip-connect EP`
-//! (repeatable), `--identity FILE`,
+//! (repeatable), `--identity FILE`, `--ipv6`,
 //! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
@@ -65,7 +65,7 @@ struct Args {
     /// A group to join at start (repeatable).
     #[arg(long = "group")]
     groups: Vec<String>,
-    /// Interface name or IPv4 address.
+    /// Interface name or IP address.
     #[arg(long, default_value = "lo")]
     interface: String,
     /// Use loopback (the default; for parity with pyre_peer.py).
@@ -107,6 +107,9 @@ struct Args {
     /// Count numbered whispers (see the tally command) instead of printing them.
     #[arg(long)]
     tally: bool,
+    /// Run over IPv6 (Builder::ipv6).
+    #[arg(long)]
+    ipv6: bool,
 }
 
 /// Numbered whispers from one peer, for `--tally`.
@@ -239,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     let mut b = Node::builder()
         .interface(interface)
         .port(args.port)
+        .ipv6(args.ipv6)
         .verbose(args.verbose);
     if let Some(name) = args.name {
         b = b.name(name);

@@ -26,9 +26,9 @@
     the tally command.
 
     Network safety: Zyre C cannot beacon on loopback, so this runs only in the lab's network
-    namespaces. --interface is required, and its IPv4 address must be in 10.77.0.0/16 (the
-    lab's network, tests/lab/netns.rs) unless --allow-host-net; the beacon port 5670 is
-    refused, and so is beaconing without --port.
+    namespaces. --interface is required, and it must have an IPv4 address in 10.77.0.0/16
+    or an IPv6 one in fd77::/16 (the lab's networks, tests/lab/netns.rs and ipv6.rs) unless
+    --allow-host-net; the beacon port 5670 is refused, and so is beaconing without --port.
 
     stdout: one JSON object per line, flushed (Zyre's own log goes to stderr):
       {"type":"ready","uuid":HEX,"name":..,"endpoint":null,"port":BEACON_PORT}
@@ -1068,7 +1068,8 @@ usage (const char *why)
     exit (2);
 }
 
-//  True if the interface has an IPv4 address in 10.77.0.0/16, the lab's network.
+//  True if the interface has an IPv4 address in 10.77.0.0/16 or an IPv6 address in
+//  fd77::/16, the lab's networks.
 static bool
 on_lab_network (const char *iface)
 {
@@ -1077,11 +1078,19 @@ on_lab_network (const char *iface)
     if (getifaddrs (&all))
         return false;
     for (a = all; a; a = a->ifa_next) {
-        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !streq (a->ifa_name, iface))
+        if (!a->ifa_addr || !streq (a->ifa_name, iface))
             continue;
-        uint32_t ip = ntohl (((struct sockaddr_in *) a->ifa_addr)->sin_addr.s_addr);
-        if ((ip >> 16) == ((10u << 8) | 77u))
-            found = true;
+        if (a->ifa_addr->sa_family == AF_INET) {
+            uint32_t ip = ntohl (((struct sockaddr_in *) a->ifa_addr)->sin_addr.s_addr);
+            if ((ip >> 16) == ((10u << 8) | 77u))
+                found = true;
+        }
+        else
+        if (a->ifa_addr->sa_family == AF_INET6) {
+            const uint8_t *ip = ((struct sockaddr_in6 *) a->ifa_addr)->sin6_addr.s6_addr;
+            if (ip [0] == 0xfd && ip [1] == 0x77)
+                found = true;
+        }
     }
     freeifaddrs (all);
     return found;
@@ -1207,7 +1216,7 @@ main (int argc, char *argv [])
     if (!iface)
         usage ("--interface is required (Zyre's own choice would be the host's network)");
     if (!allow_host_net && !on_lab_network (iface))
-        usage ("the interface has no address in 10.77.0.0/16 (the lab's network); "
+        usage ("the interface has no address in 10.77.0.0/16 or fd77::/16 (the lab's network); "
                "Zyre C runs only in the lab's namespaces (--allow-host-net overrides)");
 
     if (ipv6)

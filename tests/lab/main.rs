@@ -53,3 +53,7 @@ mod z6_zyre_stop_kill;
 mod z7_zyre_mixed;
 mod z8_zyre_options;
 mod zyre;
+
+mod i1_ipv6;
+mod i2_ipv6_zyre;
+mod ipv6;
