@@ -4,13 +4,14 @@
 //! talk over ZeroMQ, whisper to one peer and shout to groups, and notice when a peer goes.
 //!
 //! Crate map:
-//! - [`proto`]: the pure protocol (codec, beacon, peer, node state machine); no I/O.
+//! - [`proto`]: the pure protocol (codec, beacon, endpoints, peer, node state machine); no I/O.
 //! - `driver` (private): the sockets, the clock and the driver thread; application
 //!   threads send, and read the mailbox while they wait, under the same lock. Its
 //!   `handoff` (who reads the mailbox) and `retry` (when backlogs are looked at again)
 //!   are pure types; `app` holds the waits of application threads (room on a link,
 //!   flush, ping), `core` what runs under the lock (including the bounded receive
-//!   path), `thread` socket setup, the loop and shutdown.
+//!   path), `thread` socket setup, the loop and shutdown, `net` the beacon sockets (IPv4
+//!   broadcast, IPv6 multicast).
 //! - `link` (private): one peer's DEALER and back-pressure (whisper and shout wait while
 //!   it is backed up; protocol messages queue behind them and never wait); `Links` owns
 //!   the count of backlogged links.

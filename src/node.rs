@@ -224,8 +224,9 @@ impl Builder {
         self
     }
 
-    /// The interface, by name or IP address (IPv6 with [`Builder::ipv6`]) (default: `ZRE_INTERFACE`, `ZSYS_INTERFACE`,
-    /// then the first up, broadcast-capable, non-loopback interface).
+    /// The interface, by name or IP address (an IPv6 one with [`Builder::ipv6`]) (default:
+    /// `ZRE_INTERFACE`, `ZSYS_INTERFACE`, then the first up, broadcast-capable (IPv6:
+    /// multicast-capable), non-loopback interface).
     pub fn interface(mut self, name_or_ip: impl Into<String>) -> Self {
         self.interface = Some(name_or_ip.into());
         self
