@@ -80,6 +80,8 @@ pub struct Builder {
     stop_linger: Duration,
     event_limit: usize,
     static_peers: Vec<String>,
+    curve: Option<crate::curve::Cert>,
+    allow: Option<std::path::PathBuf>,
 }
 
 impl Default for Builder {
@@ -99,6 +101,8 @@ impl Default for Builder {
             stop_linger: Duration::from_secs(1),
             event_limit: 10_000,
             static_peers: Vec::new(),
+            curve: None,
+            allow: None,
         }
     }
 }
@@ -252,6 +256,36 @@ impl Builder {
         self
     }
 
+    /// CURVE, as Zyre's `zyre_set_zcert`: encrypt and authenticate every link with this
+    /// certificate's key pair (read one with [`crate::curve::Cert::load_secret`]). Our
+    /// beacons become v3 and carry our public key, our HELLO says it in `X-PUBLICKEY`, the
+    /// mailbox is a CURVE server and each link a CURVE client with the peer's key. Only
+    /// CURVE nodes are met: plain nodes and ours ignore each other. Without
+    /// [`Builder::allow`], any key is accepted, as in Zyre: links are encrypted, but
+    /// anyone on the network who makes a key pair can join.
+    ///
+    /// [`Builder::start`] fails with [`Error::Config`] when the certificate has no secret
+    /// key, on a build whose libzmq has no CURVE ([`crate::curve::available`]; the error
+    /// says how to build one), and with static peers ([`Builder::peer`]), which have no
+    /// key to connect with.
+    pub fn curve(mut self, cert: crate::curve::Cert) -> Self {
+        self.curve = Some(cert);
+        self
+    }
+
+    /// With [`Builder::curve`]: accept only these peers' keys, from a directory of public
+    /// certificates (as zauth reads one; other files there are skipped) or a file of Z85
+    /// keys, one a line. Others are refused at the handshake (our ZAP handler) and their
+    /// beacons ignored before any connection. The files are looked at every second and
+    /// re-read when they change: a key added is accepted from then on; a key removed
+    /// is refused, and a peer holding it is removed (EXIT). A path that does not read
+    /// fails [`Builder::start`] ([`Error::Config`], naming it); a later change that does
+    /// not read leaves the list as it was.
+    pub fn allow(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.allow = Some(path.into());
+        self
+    }
+
     /// Starts the node: reads or creates its identity file if it has one, binds its
     /// mailbox and (unless [`Builder::beacon`] is off) its beacon socket, and begins
     /// discovery.
@@ -272,6 +306,7 @@ impl Builder {
         for endpoint in &self.static_peers {
             crate::proto::node::check_endpoint(endpoint)?;
         }
+        let curve = check_curve(self.curve, self.allow, &self.static_peers)?;
         let iface = iface::choose(self.interface.as_deref())?;
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
@@ -287,6 +322,7 @@ impl Builder {
             advertised_endpoint: self.advertised_endpoint,
             stop_linger: self.stop_linger,
             event_limit: self.event_limit,
+            curve,
         })?;
         Ok(Node {
             uuid,
@@ -302,6 +338,36 @@ impl Builder {
             thread: Mutex::new(Some(running.thread)),
         })
     }
+}
+
+/// What [`Builder::curve`] and [`Builder::allow`] need before the node starts.
+fn check_curve(
+    cert: Option<crate::curve::Cert>,
+    allow: Option<std::path::PathBuf>,
+    static_peers: &[String],
+) -> Result<Option<(crate::curve::Cert, Option<std::path::PathBuf>)>, Error> {
+    let Some(cert) = cert else {
+        return match allow {
+            Some(_) => Err(Error::Config(
+                "an allow-list needs CURVE (Builder::curve, --curve)".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if !crate::curve::available() {
+        return Err(Error::Config(crate::curve::NOT_AVAILABLE.into()));
+    }
+    if cert.secret.is_none() {
+        return Err(Error::Config(
+            "CURVE needs a secret certificate (FILE_secret), not a public one".into(),
+        ));
+    }
+    if !static_peers.is_empty() {
+        return Err(Error::Config(
+            "static peers (--peer) cannot be used with CURVE: their keys are not known".into(),
+        ));
+    }
+    Ok(Some((cert, allow)))
 }
 
 /// A running ZRE node. Cheap to share between threads (`&Node` is `Sync`); dropping it

@@ -185,7 +185,9 @@ impl Cert {
         let secret_file = secret_path(path);
         for (name, value) in &self.metadata {
             let ok = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "$-_@.&+/".contains(c))
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "$-_@.&+/".contains(c))
                 && !value.contains(['"', '\n', '\r']);
             if !ok {
                 return Err(CertError::Invalid {
@@ -310,7 +312,10 @@ mod tests {
         assert_eq!(mode(&path) & 0o600, 0o600);
         assert_eq!(Cert::load_secret(&path).unwrap(), cert);
         let before = std::fs::read(&path).unwrap();
-        assert!(matches!(cert.save(&path, "later"), Err(CertError::Exists(_))));
+        assert!(matches!(
+            cert.save(&path, "later"),
+            Err(CertError::Exists(_))
+        ));
         assert_eq!(std::fs::read(&path).unwrap(), before);
         // Only the secret file there: still nothing written.
         let other = dir.join("other.cert");

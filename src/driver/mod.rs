@@ -33,6 +33,7 @@ mod handoff;
 mod requests;
 mod retry;
 mod thread;
+mod zap;
 
 pub(crate) use self::app::{command, flush, ping, rtts};
 pub(crate) use self::core::{Core, Watch};
@@ -62,6 +63,8 @@ pub(crate) struct Setup {
     pub stop_linger: Duration,
     /// At most about this many events wait for the application (see [`Core::event_room`]).
     pub event_limit: usize,
+    /// CURVE: our certificate (with its secret key) and the allow-list's path.
+    pub curve: Option<(crate::curve::Cert, Option<std::path::PathBuf>)>,
 }
 
 /// A running driver as the handle sees it.
