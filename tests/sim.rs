@@ -1697,6 +1697,43 @@ mod curve {
         assert_eq!(p.curve_key, Some(key(7)));
     }
 
+    /// Host 0 refuses host 1's key, so host 1's link to it dies at the handshake (and
+    /// libzmq never tries it again); once host 0 lists the key, its late HELLO makes
+    /// host 1 link anew, and they meet.
+    #[test]
+    fn a_node_that_begins_to_allow_a_key_meets_its_holder() {
+        let mut lan = lan(&[Some(0), Some(1)], Some(&[0]));
+        lan.hosts[1].state.handle_allow_list(lan.now, None);
+        lan.run_for(secs(3.0));
+        assert!(entered(&lan, 0).is_empty() && entered(&lan, 1).is_empty());
+        let t = lan.elapsed();
+        let both = AllowList::from_keys([PublicKey(key(0)), PublicKey(key(1))]);
+        lan.hosts[0].state.handle_allow_list(lan.now, Some(both));
+        lan.run_for(secs(3.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+        assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+        let (at, _) = lan.timeline(0, 1)[0];
+        assert!(at - t <= secs(1.5), "{:?}", at - t);
+        // And the links work both ways.
+        let (u0, u1) = (lan.uuid(0), lan.uuid(1));
+        lan.command(
+            0,
+            Command::Whisper {
+                peer: u1,
+                content: vec![b"a".to_vec()],
+            },
+        );
+        lan.command(
+            1,
+            Command::Whisper {
+                peer: u0,
+                content: vec![b"b".to_vec()],
+            },
+        );
+        assert_eq!(lan.kinds(0, 1), vec!["enter", "whisper"]);
+        assert_eq!(lan.kinds(1, 0), vec!["enter", "whisper"]);
+    }
+
     #[test]
     fn keys_must_agree() {
         let mut lan = lan(&[Some(0), Some(1)], None);

@@ -62,12 +62,18 @@ pub const NOT_AVAILABLE: &str = "this build's libzmq has no CURVE (the zmq crate
 
 /// A new key pair from libzmq (`zmq_curve_keypair`), as a secret certificate with no
 /// metadata. Needs a build with CURVE ([`available`]); the error then says how to get
-/// one.
+/// one. Its public key never starts with a zero byte: Zyre C ignores the beacons of such
+/// a key (1 key in 256), taking it for a downgrade.
 pub fn generate() -> Result<Cert, String> {
     if !available() {
         return Err(NOT_AVAILABLE.to_string());
     }
-    let pair = zmq::CurveKeyPair::new().map_err(|e| format!("zmq_curve_keypair: {e}"))?;
+    let pair = loop {
+        let pair = zmq::CurveKeyPair::new().map_err(|e| format!("zmq_curve_keypair: {e}"))?;
+        if pair.public_key[0] != 0 {
+            break pair;
+        }
+    };
     Ok(Cert {
         public: PublicKey(pair.public_key),
         secret: Some(SecretKey(pair.secret_key)),

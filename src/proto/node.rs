@@ -1280,18 +1280,34 @@ impl NodeState {
             }
             // Discovered by us (linked, or remembered and linked now): proven. Our link
             // goes where its beacon came from; the endpoint its HELLO claims is not used.
+            // In CURVE mode a HELLO that comes two intervals after we linked the peer
+            // says ours was lost: the peer just began to accept us (its allow-list
+            // changed), and our link died when its ZAP handler refused the handshake
+            // (libzmq does not reconnect after that). Had ours arrived, the peer would
+            // have linked us back at once. So the link is made anew: a new DEALER, whose
+            // HELLO the peer has not seen.
+            let relink = self.config.curve_key.is_some()
+                && peer.linked
+                && later(peer.linked_at, timers.interval.saturating_mul(2)) <= now;
             apply_hello(peer, hello, now, &timers);
             peer.ready = true;
             let linked = peer.linked;
             let events = hello_events(peer);
             self.pending.retain(|u| *u != uuid);
             self.remembered.retain(|u| *u != uuid);
-            if !linked {
-                self.link(&uuid);
-            }
             self.stats.messages += 1;
             self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
             self.out.extend(events.into_iter().map(Output::Event));
+            if relink {
+                self.trace(|| format!("{}: late HELLO, our link made anew", uuid_hex(&uuid)));
+                self.out.push_transmit(Transmit::Disconnect { peer: uuid });
+                if let Some(p) = self.peers.get_mut(&uuid) {
+                    p.sent_sequence = 0;
+                }
+                self.link(&uuid);
+            } else if !linked {
+                self.link(&uuid);
+            }
             return;
         }
         // We are about to connect wherever this HELLO points: only to a TCP endpoint, and
