@@ -82,6 +82,8 @@ pub struct Builder {
     static_peers: Vec<String>,
     curve: Option<crate::curve::Cert>,
     allow: Option<std::path::PathBuf>,
+    gossip_bind: Vec<String>,
+    gossip_connect: Vec<String>,
 }
 
 impl Default for Builder {
@@ -103,6 +105,8 @@ impl Default for Builder {
             static_peers: Vec::new(),
             curve: None,
             allow: None,
+            gossip_bind: Vec::new(),
+            gossip_connect: Vec::new(),
         }
     }
 }
@@ -170,6 +174,26 @@ impl Builder {
         self
     }
 
+    /// Be a zgossip hub on this endpoint (`tcp://IP:PORT`, repeatable): other nodes
+    /// (ours, or Zyre's `zyre_gossip_connect`) connect here to learn of each other. The
+    /// hub holds one tuple per node, UUID to mailbox endpoint, passes each new one to every
+    /// connected node, and drops a node's tuple when its connection goes or its TTL (the
+    /// expired timeout, refreshed every third) runs out. Works beside beacons or without
+    /// them ([`Builder::beacon`]). See README, "Beyond one subnet".
+    pub fn gossip_bind(mut self, endpoint: impl Into<String>) -> Self {
+        self.gossip_bind.push(endpoint.into());
+        self
+    }
+
+    /// Connect to the zgossip hub at this endpoint (repeatable; ours or CZMQ's, as Zyre's
+    /// `zyre_gossip_bind` runs): publish our UUID and mailbox endpoint there, and connect
+    /// to every peer it tells of, as to a beaconed one. The endpoint published is the
+    /// advertised one if set ([`Builder::advertised_endpoint`]).
+    pub fn gossip_connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.gossip_connect.push(endpoint.into());
+        self
+    }
+
     /// The UDP beacon port (default 5670).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -216,7 +240,13 @@ impl Builder {
         self
     }
 
-    /// Tell peers to connect here instead of the bound endpoint (behind NAT, for example).
+    /// Tell peers to connect here instead of the bound endpoint (behind NAT or in a
+    /// container, with [`Builder::mailbox_port`] forwarded to it). Sent in our HELLO and
+    /// published by gossip, so peers beyond the subnet (gossip, static peers) connect
+    /// here. Peers that hear our beacon connect to its source address instead (on the
+    /// subnet the advertised address is often not reachable): one that got our HELLO
+    /// before our beacon moves its link there as soon as it hears the beacon, so the
+    /// endpoint a peer uses does not depend on which node started first.
     pub fn advertised_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.advertised_endpoint = Some(endpoint.into());
         self
@@ -266,8 +296,8 @@ impl Builder {
     ///
     /// [`Builder::start`] fails with [`Error::Config`] when the certificate has no secret
     /// key, on a build whose libzmq has no CURVE ([`crate::curve::available`]; the error
-    /// says how to build one), and with static peers ([`Builder::peer`]), which have no
-    /// key to connect with.
+    /// says how to build one), with static peers ([`Builder::peer`]), which have no key
+    /// to connect with, and with gossip (not yet done with CURVE).
     pub fn curve(mut self, cert: crate::curve::Cert) -> Self {
         self.curve = Some(cert);
         self
@@ -303,10 +333,17 @@ impl Builder {
             check_string("header key", k)?;
         }
         self.timers.check().map_err(Error::Config)?;
-        for endpoint in &self.static_peers {
+        for endpoint in self
+            .static_peers
+            .iter()
+            .chain(&self.gossip_bind)
+            .chain(&self.gossip_connect)
+            .chain(&self.advertised_endpoint)
+        {
             crate::proto::node::check_endpoint(endpoint)?;
         }
-        let curve = check_curve(self.curve, self.allow, &self.static_peers)?;
+        let gossips = !(self.gossip_bind.is_empty() && self.gossip_connect.is_empty());
+        let curve = check_curve(self.curve, self.allow, &self.static_peers, gossips)?;
         let iface = iface::choose(self.interface.as_deref())?;
         let mut config = Config::new(uuid, name.clone(), String::new(), 0);
         config.headers = self.headers;
@@ -323,6 +360,8 @@ impl Builder {
             stop_linger: self.stop_linger,
             event_limit: self.event_limit,
             curve,
+            gossip_bind: self.gossip_bind,
+            gossip_connect: self.gossip_connect,
         })?;
         Ok(Node {
             uuid,
@@ -345,6 +384,7 @@ fn check_curve(
     cert: Option<crate::curve::Cert>,
     allow: Option<std::path::PathBuf>,
     static_peers: &[String],
+    gossips: bool,
 ) -> Result<Option<(crate::curve::Cert, Option<std::path::PathBuf>)>, Error> {
     let Some(cert) = cert else {
         return match allow {
@@ -365,6 +405,13 @@ fn check_curve(
     if !static_peers.is_empty() {
         return Err(Error::Config(
             "static peers (--peer) cannot be used with CURVE: their keys are not known".into(),
+        ));
+    }
+    if gossips {
+        return Err(Error::Config(
+            "gossip cannot be used with CURVE yet (Zyre's `endpoint|key` tuples and a CURVE \
+             hub are not implemented)"
+                .into(),
         ));
     }
     Ok(Some((cert, allow)))

@@ -1570,6 +1570,53 @@ fn a_static_peer_is_refused_when_not_an_endpoint() {
     }
 }
 
+#[test]
+fn a_peer_that_advertises_another_endpoint_is_linked_where_its_beacon_comes_from() {
+    // Its HELLO came first and named its advertised endpoint (say, a NAT's public
+    // address, not reachable from inside); its beacon then shows where it is on our
+    // subnet. Until it answered our PING there, we move the link; so a peer that heard
+    // the beacon first and one that got the HELLO first both end on the beacon's address.
+    let t0 = Instant::now();
+    let me = Uuid::from_u128(1);
+    let x = Uuid::from_u128(2);
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 4000), t0);
+    let id = identity(x);
+    s.handle_message(t0, &id, &hello_from("tcp://203.0.113.7:9999", "x"), vec![]);
+    take(&mut s);
+    let beacon = zre::proto::beacon::Beacon::new(x, 4001).encode();
+    s.handle_beacon(t0, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), &beacon);
+    let (sent, events) = take(&mut s);
+    assert!(events.is_empty());
+    let what: Vec<String> = sent
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::Disconnect { .. } => Some("disconnect".to_string()),
+            Transmit::Connect { endpoint, .. } => Some(format!("connect {endpoint}")),
+            Transmit::Send { frames, .. } => {
+                let m = Message::decode(&frames[0]).unwrap();
+                Some(format!("{} {}", m.body.name(), m.sequence))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        what,
+        vec![
+            "disconnect",
+            "connect tcp://10.0.0.2:4001",
+            "HELLO 1",
+            "PING 2"
+        ]
+    );
+    let ping_ok = Message::new(2, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(t0, &id, &ping_ok, vec![]);
+    assert_eq!(s.peer(&x).unwrap().endpoint, "tcp://10.0.0.2:4001");
+    assert!(s.peer(&x).unwrap().ready);
+    // Once proven, later beacons move nothing.
+    s.handle_beacon(t0, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), &beacon);
+    assert!(take(&mut s).0.is_empty());
+}
+
 /// CURVE (issue 14): the state machine's side of it. The LAN's handshake stands for
 /// libzmq's (see `Lan::transmit`), and it reports the sender's key as the ZAP handler
 /// does.

@@ -108,6 +108,48 @@ pub struct NodeArgs {
     )]
     pub static_peers: Vec<String>,
 
+    /// Tell peers to connect to our mailbox at tcp://HOST:PORT (behind NAT or in a
+    /// container: an address and port forwarded to --mailbox-port). Sent in HELLO and
+    /// published by gossip; peers that hear our beacon use its source address instead
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZRE_ADVERTISE",
+        hide_env_values = true,
+        value_name = "ENDPOINT",
+        value_hint = ValueHint::Url,
+        value_parser = parse_peer
+    )]
+    pub advertise: Option<String>,
+
+    /// Be a gossip hub on tcp://IP:PORT: nodes given --gossip-connect (ours or Zyre's)
+    /// meet there, across subnets (repeatable; ZRE_GOSSIP_BIND takes a comma-separated list)
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZRE_GOSSIP_BIND",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "ENDPOINT",
+        value_hint = ValueHint::Url,
+        value_parser = parse_peer
+    )]
+    pub gossip_bind: Vec<String>,
+
+    /// Meet peers through the gossip hub at tcp://HOST:PORT, ours or Zyre's (repeatable;
+    /// ZRE_GOSSIP_CONNECT takes a comma-separated list)
+    #[arg(
+        help_heading = "Node options",
+        long,
+        env = "ZRE_GOSSIP_CONNECT",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "ENDPOINT",
+        value_hint = ValueHint::Url,
+        value_parser = parse_peer
+    )]
+    pub gossip_connect: Vec<String>,
+
     /// How often to send a beacon (10ms to 1d)
     #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -165,6 +207,15 @@ impl NodeArgs {
         }
         for endpoint in &self.static_peers {
             b = b.peer(endpoint);
+        }
+        if let Some(endpoint) = &self.advertise {
+            b = b.advertised_endpoint(endpoint);
+        }
+        for endpoint in &self.gossip_bind {
+            b = b.gossip_bind(endpoint);
+        }
+        for endpoint in &self.gossip_connect {
+            b = b.gossip_connect(endpoint);
         }
         b
     }

@@ -29,6 +29,7 @@
 mod app;
 mod core;
 mod directory;
+mod gossip;
 mod handoff;
 mod requests;
 mod retry;
@@ -65,6 +66,9 @@ pub(crate) struct Setup {
     pub event_limit: usize,
     /// CURVE: our certificate (with its secret key) and the allow-list's path.
     pub curve: Option<(crate::curve::Cert, Option<std::path::PathBuf>)>,
+    /// zgossip endpoints to bind (as a hub) and hubs to connect to.
+    pub gossip_bind: Vec<String>,
+    pub gossip_connect: Vec<String>,
 }
 
 /// A running driver as the handle sees it.

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::gossip::GossipIo;
 use super::handoff::Handoff;
 use super::retry::Retry;
 use super::*;
@@ -90,6 +91,14 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     config.curve_key = curve.as_ref().map(|(public, _, _)| *public);
     config.allow = allowed_now;
     let endpoint = config.endpoint.clone();
+    // Our tuple lives as long as a peer would wait for us: the expired timeout.
+    let gossip = GossipIo::start(
+        &ctx,
+        &setup.gossip_bind,
+        &setup.gossip_connect,
+        &config,
+        config.timers.expired,
+    )?;
 
     let queue = Queue::new(COMMAND_QUEUE);
     let bell = Arc::new(Bell::new().map_err(io_err("create doorbell"))?);
@@ -140,6 +149,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         backlog_fds: Vec::new(),
         retry: Retry::default(),
         allow: allow_source.zip(curve.map(|(_, _, shared)| shared)),
+        gossip,
+        gossip_ready: Vec::new(),
     };
     let shared = core.clone();
     let thread = std::thread::Builder::new()
@@ -208,6 +219,10 @@ struct Driver {
     /// CURVE with an allow-list: its files, looked at every second, and the copy the
     /// ZAP handler reads.
     allow: Option<(super::zap::AllowSource, super::zap::Shared)>,
+    /// The gossip hub and clients, if the node gossips.
+    gossip: Option<GossipIo>,
+    /// Which gossip sockets the last poll found readable.
+    gossip_ready: Vec<bool>,
 }
 
 /// What the poll found ready.
@@ -248,6 +263,9 @@ impl Driver {
                         core.read_mailbox();
                         stop_by = Some(crate::proto::node::later(now, linger));
                     }
+                }
+                if let Some(g) = &mut self.gossip {
+                    g.turn(&mut core, &self.gossip_ready);
                 }
                 let now = Instant::now();
                 core.clock = now;
@@ -299,7 +317,8 @@ impl Driver {
                     self.backlog_fds.clear();
                 }
                 let allow_check = self.allow.as_ref().map(|(a, _)| a.next_check);
-                let next = [due, stop_by, look_again, retry, allow_check]
+                let gossip_due = self.gossip.as_ref().map(|g| g.deadline());
+                let next = [due, stop_by, look_again, retry, gossip_due, allow_check]
                     .into_iter()
                     .flatten()
                     .min();
@@ -337,16 +356,30 @@ impl Driver {
                 (self.bell.fd(), events(stop_by.is_none())),
             ];
             let item = |(fd, ev): (RawFd, zmq::PollEvents)| zmq::PollItem::from_fd(fd, ev);
-            let (polled, readable) = if self.backlog_fds.is_empty() {
+            let (polled, readable) = if self.backlog_fds.is_empty() && self.gossip.is_none() {
                 let mut items = wanted.map(item);
                 let polled = zmq::poll(&mut items, timeout_ms);
                 (polled, [0, 1, 2].map(|i| items[i].is_readable()))
             } else {
-                // Rare: a peer's queue is full. Its descriptor joins the wait.
-                let backlogs = self.backlog_fds.iter().map(|fd| (*fd, zmq::POLLIN));
-                let mut all: Vec<_> = wanted.into_iter().chain(backlogs).map(item).collect();
+                // Gossip sockets, and (rarely) the descriptors of peers whose queue is
+                // full, join the wait.
+                let gossip: Vec<zmq::PollItem> = match &self.gossip {
+                    Some(g) => g.poll_items().collect(),
+                    None => Vec::new(),
+                };
+                let n = gossip.len();
+                let backlogs = self.backlog_fds.iter().map(|fd| item((*fd, zmq::POLLIN)));
+                let mut all: Vec<_> = wanted
+                    .into_iter()
+                    .map(item)
+                    .chain(gossip)
+                    .chain(backlogs)
+                    .collect();
                 let polled = zmq::poll(&mut all, timeout_ms);
                 let readable = [0, 1, 2].map(|i| all[i].is_readable());
+                self.gossip_ready.clear();
+                self.gossip_ready
+                    .extend(all[3..3 + n].iter().map(|i| i.is_readable()));
                 (polled, readable)
             };
             if let Err(e) = polled {
@@ -431,6 +464,15 @@ impl Driver {
                 Some(Request::Stats(reply)) => {
                     let mut stats = core.state.stats();
                     stats.receive_stalls = core.stalls;
+                    if let Some(g) = &self.gossip {
+                        let gs = g.stats();
+                        stats.gossip_tuples = gs.tuples;
+                        stats.gossip_clients = gs.clients;
+                        stats.gossip_malformed = gs.malformed;
+                        stats.gossip_refused = gs.refused;
+                        stats.gossip_expired = gs.expired;
+                        stats.gossip_peers = gs.peers;
+                    }
                     let _ = reply.send(stats);
                 }
                 Some(Request::Stop(linger)) => return Some(linger.unwrap_or(self.stop_linger)),

@@ -7,6 +7,7 @@
 pub mod beacon;
 pub mod codec;
 pub mod event;
+pub mod gossip;
 pub mod node;
 pub mod peer;
 

@@ -450,6 +450,19 @@ pub struct Stats {
     /// Times the driver stopped reading the mailbox because the application had its
     /// event limit of events waiting (see `Builder::event_limit`); counted by the driver.
     pub receive_stalls: u64,
+    /// Gossip (filled by the driver; zero without gossip): tuples held now, and hub
+    /// client sessions now.
+    pub gossip_tuples: u64,
+    /// See `gossip_tuples`.
+    pub gossip_clients: u64,
+    /// Gossip frames that did not decode.
+    pub gossip_malformed: u64,
+    /// Gossip tuples refused (over a bound, too long, or claiming our UUID).
+    pub gossip_refused: u64,
+    /// Gossip tuples dropped: TTL ran out, or their publisher's connection went.
+    pub gossip_expired: u64,
+    /// Gossip tuples that named a peer to connect to.
+    pub gossip_peers: u64,
 }
 
 /// The state of one ZRE node. See the module documentation for the contract.
@@ -638,6 +651,12 @@ impl NodeState {
             } else if !peer.linked && !peer.said_hello {
                 // Remembered, and beaconing again: a live node, most likely.
                 self.promote(now, beacon.uuid);
+            } else if peer.linked && peer.claim.is_none() {
+                // Introduced by its HELLO, not proven yet, and now heard on our subnet.
+                let here = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
+                if peer.endpoint != here {
+                    self.relink(beacon.uuid, here);
+                }
             }
             return;
         }
@@ -1882,6 +1901,25 @@ impl NodeState {
         if prove {
             self.send(uuid, Body::Ping, Vec::new());
         }
+    }
+
+    /// Moves the link of a peer that said HELLO but has not answered our PING to where
+    /// its beacon came from. Its HELLO named another endpoint (`--advertise`: an address
+    /// for those beyond the subnet, often not reachable from inside it, as behind NAT);
+    /// on the subnet the beacon's source is what works, and is what a peer that heard the
+    /// beacon first uses, so either start order ends on the same endpoint. The old link
+    /// never carried our PING's answer, so nothing on it was taken: the new one starts a
+    /// new sequence with HELLO.
+    fn relink(&mut self, uuid: Uuid, endpoint: String) {
+        let Some(peer) = self.peers.get_mut(&uuid) else {
+            return;
+        };
+        let old = std::mem::replace(&mut peer.endpoint, endpoint);
+        peer.sent_sequence = 0;
+        self.out.push_transmit(Transmit::Disconnect { peer: uuid });
+        let new = self.peers[&uuid].endpoint.clone();
+        self.trace(|| format!("{}: heard its beacon, link {old} -> {new}", uuid_hex(&uuid)));
+        self.link(&uuid);
     }
 
     /// Removes a peer; EXIT only if the application saw it ENTER. Peers whose HELLO

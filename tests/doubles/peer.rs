@@ -12,6 +12,8 @@
 //! `--header K=V` and `--group G` (repeatable), `--interface IFACE` (default `lo`;
 //! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
 //! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`,
+//! `--no-beacon`, `--peer EP`, `--advertise EP`, `--gossip-bind EP`, `--gossip-connect EP`
+//! (repeatable), `--identity FILE`,
 //! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
@@ -81,6 +83,24 @@ struct Args {
     /// Bind the mailbox on this TCP port instead of an ephemeral one.
     #[arg(long)]
     mailbox_port: Option<u16>,
+    /// No beacons (no UDP socket).
+    #[arg(long)]
+    no_beacon: bool,
+    /// A static peer, tcp://HOST:PORT (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<String>,
+    /// The endpoint to tell peers (HELLO, gossip).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Be a gossip hub on this endpoint (repeatable).
+    #[arg(long)]
+    gossip_bind: Vec<String>,
+    /// Connect to this gossip hub (repeatable).
+    #[arg(long)]
+    gossip_connect: Vec<String>,
+    /// Keep the UUID in this file across restarts.
+    #[arg(long)]
+    identity: Option<std::path::PathBuf>,
     /// Log protocol decisions on stderr.
     #[arg(long)]
     verbose: bool,
@@ -170,7 +190,10 @@ fn command(node: &Node, tallies: &Tallies, line: &str) -> anyhow::Result<bool> {
                 "messages_invalid": s.messages_invalid,
                 "messages_unexpected": s.messages_unexpected,
                 "sequence_gaps": s.sequence_gaps, "pending_evicted": s.pending_evicted,
-                "send_failures": s.send_failures}));
+                "send_failures": s.send_failures, "gossip_tuples": s.gossip_tuples,
+                "gossip_clients": s.gossip_clients, "gossip_malformed": s.gossip_malformed,
+                "gossip_refused": s.gossip_refused, "gossip_expired": s.gossip_expired,
+                "gossip_peers": s.gossip_peers}));
         }
         "burst" => {
             let peer = Uuid::parse_str(str_field(&c, "peer")?).context("peer: bad UUID")?;
@@ -235,6 +258,22 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(port) = args.mailbox_port {
         b = b.mailbox_port(port);
+    }
+    b = b.beacon(!args.no_beacon);
+    for p in &args.peers {
+        b = b.peer(p);
+    }
+    if let Some(a) = &args.advertise {
+        b = b.advertised_endpoint(a);
+    }
+    for e in &args.gossip_bind {
+        b = b.gossip_bind(e);
+    }
+    for e in &args.gossip_connect {
+        b = b.gossip_connect(e);
+    }
+    if let Some(f) = &args.identity {
+        b = b.identity_file(f);
     }
     let node = Arc::new(b.start()?);
     for g in &args.groups {
