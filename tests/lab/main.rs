@@ -12,7 +12,8 @@
 //! read through `tests/common`), `tests/interop/pyre_peer.py` (stock pyre interface
 //! selection) and `zre-test-rogue` (tests/doubles/rogue.rs, hostile input).
 //!
-//! One file per scenario (`s1_discovery.rs` ... `s9_sequence_wrap.rs`) over `support.rs`;
+//! One file per scenario (`s1_discovery.rs` ... `s9_sequence_wrap.rs`, `c1_curve.rs`) over
+//! `support.rs`;
 //! `netns.rs` builds the network.
 
 #[path = "../common/mod.rs"]
@@ -21,6 +22,7 @@ mod netns;
 #[macro_use]
 mod support;
 
+mod c1_curve;
 mod s1_discovery;
 mod s2_kill;
 mod s3_partition;
