@@ -29,7 +29,7 @@ pub enum Z85Error {
 
 /// Encodes `bytes` (a multiple of 4 long).
 pub fn encode(bytes: &[u8]) -> Result<String, Z85Error> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(Z85Error::BadInputLength(bytes.len()));
     }
     let mut out = String::with_capacity(bytes.len() / 4 * 5);
@@ -48,7 +48,7 @@ pub fn encode(bytes: &[u8]) -> Result<String, Z85Error> {
 /// Decodes Z85 text (a multiple of 5 characters long).
 pub fn decode(text: &str) -> Result<Vec<u8>, Z85Error> {
     let text = text.as_bytes();
-    if text.len() % 5 != 0 {
+    if !text.len().is_multiple_of(5) {
         return Err(Z85Error::BadLength(text.len()));
     }
     let mut out = Vec::with_capacity(text.len() / 5 * 4);

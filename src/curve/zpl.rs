@@ -42,7 +42,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Property>, ZplError> {
         if body.starts_with('\t') {
             return Err(err("indented with a tab (ZPL indents by 4 spaces)"));
         }
-        if indent % 4 != 0 {
+        if !indent.is_multiple_of(4) {
             return Err(err("indentation is not a multiple of 4 spaces"));
         }
         let level = indent / 4;

@@ -139,23 +139,23 @@ fn c1_curve_hosts_talk_encrypted_and_keep_strangers_out() {
     }
     a.expect("JOIN b", jsg("join", ub, &group));
     a.expect("JOIN c", jsg("join", uc, &group));
-    a.whisper(ub, &[whisper.clone()]);
+    a.whisper(ub, std::slice::from_ref(&whisper));
     assert_eq!(
         frames_of(&b.expect("WHISPER a->b", js("whisper", ua))),
         vec![whisper.clone()]
     );
-    a.shout(&group, &[shout.clone()]);
+    a.shout(&group, std::slice::from_ref(&shout));
     for x in [&mut b, &mut c] {
         assert_eq!(
             frames_of(&x.expect("SHOUT a->G", js("shout", ua))),
             vec![shout.clone()]
         );
     }
-    c.whisper(ua, &[whisper.clone()]);
+    c.whisper(ua, std::slice::from_ref(&whisper));
     a.expect("WHISPER c->a", js("whisper", uc));
     // The control: a plain pair's message is in the clear on the same bridge.
     let clear = format!("PLAIN-VISIBLE-{mark}").into_bytes();
-    plain.whisper(plain2.uuid, &[clear.clone()]);
+    plain.whisper(plain2.uuid, std::slice::from_ref(&clear));
     plain2.expect("WHISPER plain->plain2", js("whisper", plain.uuid));
 
     // Nobody met the plain nodes or the stranger, nor they anyone of the three.
