@@ -1617,6 +1617,59 @@ fn a_peer_that_advertises_another_endpoint_is_linked_where_its_beacon_comes_from
     assert!(take(&mut s).0.is_empty());
 }
 
+#[test]
+fn a_peer_learned_by_gossip_enters_only_once_our_link_to_it_answers() {
+    // Its HELLO on its own link shows it exists, not that ours reaches it (behind NAT it
+    // may not): our PING must come back first.
+    let t0 = Instant::now();
+    let me = Uuid::from_u128(1);
+    let x = Uuid::from_u128(2);
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 0), t0);
+    s.handle_discovered(t0, x, "tcp://10.0.0.2:4000");
+    take(&mut s);
+    let id = identity(x);
+    s.handle_message(t0, &id, &hello_from("tcp://10.0.0.2:4000", "x"), vec![]);
+    let (sent, events) = take(&mut s);
+    assert!(events.is_empty(), "no ENTER on its HELLO alone: {events:?}");
+    let pinged = sent.iter().any(|t| match t {
+        Transmit::Send { frames, .. } => Message::decode(&frames[0]).unwrap().body.name() == "PING",
+        _ => false,
+    });
+    assert!(pinged);
+    let ping_ok = Message::new(2, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(t0, &id, &ping_ok, vec![]);
+    let kinds: Vec<&str> = take(&mut s).1.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, vec!["enter", "join"]);
+}
+
+#[test]
+fn a_node_without_beacons_says_goodbye_on_each_link_when_it_stops() {
+    let t0 = Instant::now();
+    let me = Uuid::from_u128(1);
+    let x = Uuid::from_u128(2);
+    // Beacon port 0: no beacon, so no port-0 goodbye beacon either.
+    let mut s = NodeState::new(Config::new(me, "me", "tcp://10.0.0.1:4000", 0), t0);
+    s.handle_discovered(t0, x, "tcp://10.0.0.2:4000");
+    let id = identity(x);
+    s.handle_message(t0, &id, &hello_from("tcp://10.0.0.2:4000", "x"), vec![]);
+    let ping_ok = Message::new(2, Body::PingOk).to_bytes().unwrap();
+    s.handle_message(t0, &id, &ping_ok, vec![]);
+    take(&mut s);
+    s.handle_stop(t0);
+    let what: Vec<String> = take(&mut s)
+        .0
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::Send { frames, .. } => {
+                Some(Message::decode(&frames[0]).unwrap().body.name().to_string())
+            }
+            Transmit::Disconnect { .. } => Some("disconnect".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(what, vec!["GOODBYE", "disconnect"]);
+}
+
 /// CURVE (issue 14): the state machine's side of it. The LAN's handshake stands for
 /// libzmq's (see `Lan::transmit`), and it reports the sender's key as the ZAP handler
 /// does.

@@ -662,7 +662,14 @@ impl NodeState {
         }
         let repeated = self.heard_again(now, beacon.uuid);
         let endpoint = format!("tcp://{}:{}", endpoint_host(from), beacon.port);
-        self.discover(now, beacon.uuid, &endpoint, beacon.curve_key, repeated);
+        self.discover(
+            now,
+            beacon.uuid,
+            &endpoint,
+            beacon.curve_key,
+            repeated,
+            false,
+        );
     }
 
     /// True if a beacon from `uuid` came in this beacon interval or the last one; records
@@ -709,7 +716,7 @@ impl NodeState {
             _ => false,
         };
         if fits {
-            self.discover(now, uuid, endpoint, key, false);
+            self.discover(now, uuid, endpoint, key, false, true);
         } else {
             self.stats.keys_refused += 1;
             self.trace(|| {
@@ -891,6 +898,7 @@ impl NodeState {
     }
 
     /// `repeated`: its beacons keep coming (see [`NodeState::heard_again`]).
+    /// `must_prove`: not heard by beacon (see `Peer::must_prove`).
     fn discover(
         &mut self,
         now: Instant,
@@ -898,6 +906,7 @@ impl NodeState {
         endpoint: &str,
         key: Option<[u8; 32]>,
         repeated: bool,
+        must_prove: bool,
     ) {
         if self.stopped || uuid == self.config.uuid || self.peers.contains_key(&uuid) {
             return;
@@ -916,6 +925,9 @@ impl NodeState {
             return;
         }
         self.require_peer(now, uuid, endpoint, key, repeated);
+        if let Some(peer) = self.peers.get_mut(&uuid) {
+            peer.must_prove = must_prove;
+        }
     }
 
     /// A message arrived on our mailbox: `identity` is the routing id the ROUTER reported,
@@ -1297,6 +1309,17 @@ impl NodeState {
                 self.stats.messages += 1;
                 return;
             }
+            if peer.must_prove && peer.linked {
+                // Learned by gossip or configuration: ENTER once it answers our PING on
+                // our link (see `Peer::must_prove`); what it sends meanwhile is held.
+                apply_hello(peer, hello, now, &timers);
+                peer.held = hello_events(peer);
+                peer.held_after_hello = (0, 0);
+                self.stats.messages += 1;
+                self.trace(|| format!("{}: HELLO, proving our link to it", uuid_hex(&uuid)));
+                self.send(&uuid, Body::Ping, Vec::new());
+                return;
+            }
             // Discovered by us (linked, or remembered and linked now): proven. Our link
             // goes where its beacon came from; the endpoint its HELLO claims is not used.
             // In CURVE mode a HELLO that comes two intervals after we linked the peer
@@ -1676,6 +1699,21 @@ impl NodeState {
     /// overtake our last messages.
     pub fn handle_stop(&mut self, _now: Instant) {
         if !self.stopped {
+            if self.config.beacon_port == 0 {
+                // No beacon, so no port-0 goodbye beacon: say GOODBYE (id 10) on each link,
+                // as a Zyre node in gossip mode does, so peers that act on it (ours, Zyre
+                // in gossip mode; pyre drops the sender, as good here) see us leave at
+                // once rather than at their expiry. Zyre nodes beaconing ignore it.
+                let ready: Vec<Uuid> = self
+                    .peers
+                    .values()
+                    .filter(|p| p.ready && p.linked)
+                    .map(|p| p.uuid)
+                    .collect();
+                for uuid in ready {
+                    self.send(&uuid, Body::Goodbye, Vec::new());
+                }
+            }
             self.stopped = true;
             let linked: Vec<Uuid> = self
                 .peers

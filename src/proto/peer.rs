@@ -40,6 +40,10 @@ pub struct Peer {
     pub(crate) linked_at: Instant,
     /// It beaconed again after we linked it (before its HELLO): a live node, likely.
     pub(crate) beacon_again: bool,
+    /// Learned by gossip or configuration, not by its beacon on our subnet: its HELLO on
+    /// its own link does not show that ours reaches it (behind NAT it may not), so it
+    /// ENTERs only once it answered a PING on our link, as a peer introduced by HELLO.
+    pub(crate) must_prove: bool,
     /// Events of a peer that said HELLO but is not proven yet, ENTER first; the
     /// application gets them once it is proven, and never if it is not.
     pub(crate) held: Vec<Event>,
@@ -97,6 +101,7 @@ impl Peer {
             linked: false,
             linked_at: now,
             beacon_again: false,
+            must_prove: false,
             held: Vec::new(),
             held_after_hello: (0, 0),
             claim: None,

@@ -21,6 +21,10 @@
 //!   endpoint followed by a blind PING-OK, then N HELLOs from N made-up UUIDs, one
 //!   connection each, claiming endpoints on this host that nothing serves.
 //!
+//! - `rogue gossip --target tcp://IP:PORT --count N`: at a zgossip hub, every truncation of
+//!   every message, a bad signature, a bad version, an unknown id, a frame in two parts,
+//!   then HELLO and a flood of N tuples with made-up keys from one client.
+//!
 //! stdout: `{"type":"tried",...}` with one count per category (see each function).
 
 use std::net::{SocketAddrV4, UdpSocket};
@@ -89,6 +93,15 @@ enum What {
         #[arg(long)]
         to: SocketAddrV4,
         /// How many beacons.
+        #[arg(long, default_value_t = 10_000)]
+        count: u32,
+    },
+    /// Malformed zgossip frames and a tuple flood at a gossip hub.
+    Gossip {
+        /// The hub's endpoint.
+        #[arg(long)]
+        target: String,
+        /// How many tuples in the flood.
         #[arg(long, default_value_t = 10_000)]
         count: u32,
     },
@@ -533,7 +546,56 @@ fn main() -> anyhow::Result<()> {
             hellos,
         } => forge(to, target, peer, peer_endpoint, me, hellos)?,
         What::Flood { to, count } => flood(to, count)?,
+        What::Gossip { target, count } => gossip(&target, count)?,
     };
     println!("{out}");
     Ok(())
+}
+
+/// `rogue gossip`: counts `malformed` (frames the hub must drop) and `tuples` (flooded).
+fn gossip(target: &str, count: u32) -> anyhow::Result<Value> {
+    use zre::proto::gossip::{GossipMessage, Tuple};
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::DEALER)?;
+    s.set_linger(2_000)?;
+    s.set_sndhwm(0)?;
+    s.connect(target).context("connect to the hub")?;
+    let publish = |key: String| {
+        GossipMessage::Publish(Tuple {
+            key: key.into_bytes(),
+            value: b"tcp://10.77.255.1:9".to_vec(),
+            ttl: 0,
+        })
+        .encode()
+    };
+    let whole = [
+        GossipMessage::Hello.encode()?,
+        publish(zre::uuid_hex(&Uuid::new_v4()))?,
+        GossipMessage::Ping.encode()?,
+        GossipMessage::Pong.encode()?,
+        GossipMessage::Invalid.encode()?,
+    ];
+    let mut malformed = 0u64;
+    for f in &whole {
+        for cut in 0..f.len() {
+            s.send(&f[..cut], 0)?;
+            malformed += 1;
+        }
+    }
+    for bad in [
+        &[0xAA, 0xA1, 1, 1][..],
+        &[0xAA, 0xA0, 1, 9],
+        &[0xAA, 0xA0, 77, 1],
+    ] {
+        s.send(bad, 0)?;
+        malformed += 1;
+    }
+    s.send_multipart([&b"two"[..], &b"parts"[..]], 0)?;
+    malformed += 1;
+    s.send(GossipMessage::Hello.encode()?, 0)?;
+    for i in 0..count {
+        s.send(publish(format!("{:032X}", 0xF000_0000u64 + i as u64))?, 0)?;
+    }
+    // The linger above lets what is queued go out before the process ends.
+    Ok(json!({"type": "tried", "malformed": malformed, "tuples": count}))
 }

@@ -32,3 +32,9 @@ mod s6_fifty_hosts;
 mod s7_pyre;
 mod s8_hostile;
 mod s9_sequence_wrap;
+
+mod g1_subnets;
+mod g2_hub_restart;
+mod g3_nat;
+mod g4_static;
+mod g5_hub_hostile;

@@ -142,6 +142,8 @@ pub struct Lab {
     bridge: String,
     subnet: u8,
     hosts: Vec<Host>,
+    /// Set once a [`Router`] joined the lab: hosts route everything else through it.
+    gateway: Option<Ipv4Addr>,
 }
 
 impl Lab {
@@ -156,6 +158,7 @@ impl Lab {
             bridge: bridge.clone(),
             subnet,
             hosts: Vec::new(),
+            gateway: None,
         };
         run(&["ip", "netns", "add", &bridge]);
         run(&["ip", "-n", &bridge, "link", "add", "br0", "type", "bridge"]);
@@ -190,6 +193,18 @@ impl Lab {
         ]);
         run(&["ip", "-n", &ns, "link", "set", IFACE, "up"]);
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        if let Some(gw) = self.gateway {
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &gw.to_string(),
+            ]);
+        }
         host
     }
 
@@ -352,5 +367,125 @@ impl Drop for NeighbourRoom {
         for (path, value) in self.old.iter().rev() {
             let _ = std::fs::write(path, value);
         }
+    }
+}
+
+/// A router: a namespace with one leg on each lab it joins (10.77.N.254), forwarding IP
+/// between them and, like any router, no broadcast: nodes on different labs cannot hear
+/// each other's beacons. Dropping it deletes its namespace (and so its legs).
+pub struct Router {
+    /// Namespace name.
+    pub ns: String,
+}
+
+impl Router {
+    /// A router named after `tag`, forwarding, joined to nothing yet.
+    pub fn new(tag: &str) -> Router {
+        let ns = format!("{}{tag}-rt", prefix());
+        run(&["ip", "netns", "add", &ns]);
+        run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+        ]);
+        Router { ns }
+    }
+
+    /// The name of the router's leg on `lab`.
+    pub fn leg(lab: &Lab) -> String {
+        format!("s{}", lab.subnet)
+    }
+
+    /// The router's address on `lab`.
+    pub fn address(lab: &Lab) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, lab.subnet, 254)
+    }
+
+    /// Gives the router a leg on `lab`'s bridge; the lab's hosts, present and future,
+    /// route through it.
+    pub fn join(&self, lab: &mut Lab) {
+        let leg = Router::leg(lab);
+        let gw = Router::address(lab);
+        run(&[
+            "ip",
+            "-n",
+            &lab.bridge,
+            "link",
+            "add",
+            "rt",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &leg,
+            "netns",
+            &self.ns,
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &lab.bridge,
+            "link",
+            "set",
+            "rt",
+            "master",
+            "br0",
+            "up",
+        ]);
+        let cidr = format!("{gw}/24");
+        run(&[
+            "ip", "-n", &self.ns, "addr", "add", &cidr, "brd", "+", "dev", &leg,
+        ]);
+        run(&["ip", "-n", &self.ns, "link", "set", &leg, "up"]);
+        lab.gateway = Some(gw);
+        for h in &lab.hosts {
+            run(&[
+                "ip",
+                "-n",
+                &h.ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &gw.to_string(),
+            ]);
+        }
+    }
+
+    /// Loads an nftables ruleset into the router's namespace (NAT, say).
+    pub fn nft(&self, rules: &str) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .expect("write nft rules");
+        let out = child.wait_with_output().expect("wait for nft");
+        assert!(
+            out.status.success(),
+            "nft -f in {}: {}\n{rules}",
+            self.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.ns])
+            .output();
     }
 }
