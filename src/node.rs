@@ -479,6 +479,11 @@ impl Node {
     /// terminates; with a clone held here the context outlives the node, so libzmq goes
     /// on flushing them in the background instead. Close your sockets on it before you
     /// drop the last clone: terminating a context waits for its sockets.
+    ///
+    /// With CURVE ([`Builder::curve`]) the node's ZAP handler is bound on this context: it
+    /// refuses every authentication request but the mailbox's, so a server socket of
+    /// yours here that uses a security mechanism is refused too. Use a context of your
+    /// own for those.
     pub fn zmq_context(&self) -> Result<zmq::Context, Error> {
         let ctx = driver::lock(&self.core).zmq_context();
         ctx.ok_or_else(|| self.or_failure(Error::Stopped))
