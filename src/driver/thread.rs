@@ -29,6 +29,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     if let Some((cert, allow_path)) = &setup.curve {
         let secret = cert.secret.as_ref().map(|s| *s.as_bytes());
         let secret = secret.ok_or_else(|| Error::Config("CURVE needs a secret key".into()))?;
+        super::zap::check_pair(&cert.public.0, &secret)?;
         if let Some(path) = allow_path {
             let (source, list) = super::zap::AllowSource::load(path)?;
             allow_source = Some(source);

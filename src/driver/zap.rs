@@ -145,6 +145,42 @@ pub(crate) fn answer(request: &[Vec<u8>], allowed: Option<&AllowList>) -> Vec<Ve
     reply("200", "OK", z85::encode_key(&key))
 }
 
+/// Checks that a certificate's public key belongs to its secret key, by a CURVE
+/// handshake with itself over a private IPC socket (abstract namespace: no file, no
+/// network) on a context of its own: the server holds the secret key, the client
+/// expects the public one. A certificate whose keys do not match would make every
+/// handshake with a peer fail without a word; this says so at start instead.
+pub(crate) fn check_pair(public: &[u8; 32], secret: &[u8; 32]) -> Result<(), Error> {
+    let ctx = zmq::Context::new();
+    let err = |what: &str| zmq_err(format!("check the certificate's key pair: {what}"));
+    let server = ctx.socket(zmq::PULL).map_err(err("socket"))?;
+    let client = ctx.socket(zmq::PUSH).map_err(err("socket"))?;
+    let endpoint = format!("ipc://@zre-keycheck-{}", uuid::Uuid::new_v4().simple());
+    server
+        .set_curve_server(true)
+        .and_then(|()| server.set_curve_secretkey(secret))
+        .and_then(|()| server.set_linger(0))
+        .and_then(|()| server.bind(&endpoint))
+        .map_err(err("server"))?;
+    client
+        .set_curve_publickey(public)
+        .and_then(|()| client.set_curve_secretkey(secret))
+        .and_then(|()| client.set_curve_serverkey(public))
+        .and_then(|()| client.set_linger(0))
+        .and_then(|()| client.connect(&endpoint))
+        .and_then(|()| client.send("", zmq::DONTWAIT))
+        .map_err(err("client"))?;
+    // A loopback handshake takes well under a millisecond; a failed one never delivers.
+    let mut items = [server.as_poll_item(zmq::POLLIN)];
+    let ready = zmq::poll(&mut items, 2000).map_err(err("poll"))?;
+    if ready == 0 {
+        return Err(Error::Config(
+            "the certificate's public key is not the one of its secret key".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The key a message's connection authenticated with: the User-Id our handler set.
 pub(crate) fn sender_key(msg: &mut zmq::Message) -> Option<[u8; 32]> {
     msg.gets("User-Id").and_then(|id| z85::decode_key(id).ok())
@@ -208,6 +244,23 @@ mod tests {
         .iter()
         .map(|f| f.to_vec())
         .collect()
+    }
+
+    #[test]
+    fn a_certificate_whose_keys_do_not_match_is_refused() {
+        if !crate::curve::available() {
+            return;
+        }
+        let a = crate::curve::generate().unwrap();
+        let b = crate::curve::generate().unwrap();
+        let (pa, sa) = (a.public.0, *a.secret.as_ref().unwrap().as_bytes());
+        let sb = *b.secret.as_ref().unwrap().as_bytes();
+        assert!(check_pair(&pa, &sa).is_ok());
+        let e = check_pair(&pa, &sb).unwrap_err();
+        assert!(
+            e.to_string().contains("not the one of its secret key"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -122,7 +122,8 @@ mod tests {
     #[test]
     fn v3_golden_bytes() {
         let uuid = Uuid::from_u128(0xF81D4FAE7DEC11D0A76500A0C91E6BF6);
-        let key = crate::curve::z85::decode_key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").unwrap();
+        let key =
+            crate::curve::z85::decode_key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").unwrap();
         let hex = "5A524503F81D4FAE7DEC11D0A76500A0C91E6BF6C000\
                    54FCBA24E93249969316FB617C872BB0C1D1FF14800427C594CBFACF1BC2D652";
         let bytes: Vec<u8> = (0..hex.len())
