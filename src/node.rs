@@ -295,7 +295,8 @@ impl Builder {
     /// anyone on the network who makes a key pair can join.
     ///
     /// [`Builder::start`] fails with [`Error::Config`] when the certificate has no secret
-    /// key, on a build whose libzmq has no CURVE ([`crate::curve::available`]; the error
+    /// key or its public key is not the secret key's (the node tries a handshake with
+    /// itself), on a build whose libzmq has no CURVE ([`crate::curve::available`]; the error
     /// says how to build one), with static peers ([`Builder::peer`]), which have no key
     /// to connect with, and with gossip (not yet done with CURVE).
     pub fn curve(mut self, cert: crate::curve::Cert) -> Self {

@@ -124,6 +124,14 @@ fn curve_options_that_cannot_work_are_errors() {
         matches!(&e, Error::Config(m) if m.contains("static peers")),
         "{e}"
     );
+    // A public key that is not the secret key's (a hand-edited file, say).
+    let mut odd = curve::generate().unwrap();
+    odd.secret = curve::generate().unwrap().secret;
+    let e = builder(47801, "c").curve(odd).start().unwrap_err();
+    assert!(
+        matches!(&e, Error::Config(m) if m.contains("not the one of its secret key")),
+        "{e}"
+    );
 }
 
 #[test]
