@@ -65,3 +65,50 @@ fn a_scenario_needing_nft_skips_without_it_and_fails_when_the_lab_is_required() 
     assert!(text.contains("the lab is required"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Zyre C scenarios (tests/lab/zyre.rs) skip with a reason without a Zyre C build, and
+/// fail instead under ZRE_REQUIRE_ZYRE=1 (CI). The build is hidden by pointing
+/// ZRE_ZYRE_PREFIX at an empty directory; no namespace is created.
+#[test]
+fn a_zyre_c_scenario_skips_without_zyre_c_and_fails_when_zyre_c_is_required() {
+    let Some(lab) = lab_binary() else {
+        if std::env::var("ZRE_REQUIRE_LAB").as_deref() == Ok("1") {
+            panic!("the lab's test binary was not built beside this test");
+        }
+        eprintln!("SKIPPED lab_skips: the lab's test binary is not built (run `cargo test`)");
+        return;
+    };
+    let empty = std::env::temp_dir().join(format!("zre-lab-nozyre-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = |require: bool| {
+        let mut cmd = Command::new(&lab);
+        cmd.args(["z1_zyre_c_and_zre", "--nocapture"])
+            .env("ZRE_ZYRE_PREFIX", &empty);
+        if require {
+            cmd.env("ZRE_REQUIRE_ZYRE", "1");
+        } else {
+            cmd.env_remove("ZRE_REQUIRE_ZYRE");
+        }
+        let out = cmd.output().expect("run the lab binary");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(false);
+    assert!(ok, "a missing Zyre C is a skip, not a failure:\n{text}");
+    assert!(text.contains("SKIPPED z1"), "the skip says so:\n{text}");
+    if !text.contains("no Zyre C build") {
+        let _ = std::fs::remove_dir_all(&empty);
+        // The lab itself is unavailable here (not root): that skip came first.
+        eprintln!("SKIPPED lab_skips (Zyre C): the lab cannot run here:\n{text}");
+        return;
+    }
+    assert!(
+        text.contains("build.sh"),
+        "the skip says how to get it:\n{text}"
+    );
+    let (ok, text) = run(true);
+    let _ = std::fs::remove_dir_all(&empty);
+    assert!(!ok, "with ZRE_REQUIRE_ZYRE=1 a skip fails:\n{text}");
+    assert!(text.contains("Zyre C is required"), "{text}");
+}

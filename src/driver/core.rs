@@ -136,8 +136,11 @@ impl Core {
     pub(crate) fn serve_application(&mut self, deadline: Option<Instant>, woken: bool) -> Watch {
         if self.stopping {
             // The stopping driver reads the peers' last answers itself: one read here
-            // could take the descriptor's signal from under its wait.
+            // could take the descriptor's signal from under its wait. This thread waits
+            // off the mailbox from now on; were it still counted as polling it, the
+            // driver's close would wait for it (5 s) before the goodbye.
             self.publish();
+            self.handoff.app_waits_off_mailbox();
             return Watch::Closing;
         }
         let drained = if woken || self.mail_pending || self.is_stalled() {

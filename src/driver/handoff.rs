@@ -20,6 +20,7 @@
 //!                                                  it reads the mailbox at once
 //!  a thread in flush/ping: release_idle() ───────► reader: Driver at once
 //!  stopping: plan(now, stopping) ────────────────► the driver watches the fd too
+//!  app_waits_off_mailbox() ◄── the thread waits on the event queue only
 //!  closing: close() ─────────────────────────────► nobody may start polling the fd
 //! ```
 //!
@@ -158,6 +159,14 @@ impl Handoff {
     /// The driver sleeps until `t` at the latest (after [`Handoff::plan`]).
     pub(crate) fn driver_sleeps_until(&mut self, t: Option<Instant>) {
         self.driver_wake_at = t;
+    }
+
+    /// The node is stopping: the application thread waits on the event queue only, and
+    /// the driver reads the mailbox (see [`Handoff::plan`]). The thread is no longer the
+    /// reader nor in a poll of the mailbox, so [`Handoff::close`] need not wait for it.
+    pub(crate) fn app_waits_off_mailbox(&mut self) {
+        self.app_reads = false;
+        self.app_in_poll = false;
     }
 
     /// Shutting down: no thread may start polling the mailbox. True while one still is
@@ -320,5 +329,21 @@ mod tests {
         assert!(!h.close());
         assert!(!h.app_waits(None), "no new wait on a closing mailbox");
         assert!(h.is_closing());
+    }
+
+    #[test]
+    fn a_thread_waiting_off_the_mailbox_while_stopping_does_not_hold_up_the_close() {
+        // An application thread asleep on the mailbox when the stop begins; woken, it
+        // waits on the event queue alone while the driver reads the mailbox. Before,
+        // it stayed counted as polling and the close gave up on it only after 5 s, which
+        // delayed the port-0 beacon past short expired timeouts (lab z6).
+        let t0 = Instant::now();
+        let mut h = Handoff::new(t0);
+        h.app_waits(None);
+        h.app_waits_off_mailbox();
+        let p = h.plan(t0, true);
+        assert!(p.watch, "the stopping driver watches the mailbox");
+        assert!(!h.close(), "nobody polls the mailbox");
+        assert!(!h.app_waits(None));
     }
 }

@@ -310,3 +310,31 @@ pub fn alive(pid: u32) -> bool {
 pub fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
+
+/// Starts stock pyre (`tests/interop/pyre_peer.py`, its own interface choice: veth0, the
+/// only one besides lo in the namespace) on `h`, with beacon port `port` and timers `t`.
+/// `--allow-host-net`: see s7 (its namespace check cannot read /proc/1/ns/net here).
+pub fn pyre_host_peer(
+    lab: &Lab,
+    h: &Host,
+    py: &Path,
+    port: u16,
+    name: &str,
+    t: Timers,
+    extra: &[&str],
+) -> Peer {
+    let mut cmd = lab.command(h, py);
+    cmd.arg("-u")
+        .arg(interop_script("pyre_peer.py"))
+        .args(["--port", &port.to_string(), "--name", name])
+        .arg("--allow-host-net")
+        .args(t.args())
+        .args(extra);
+    let p = Peer::spawn(&format!("pyre:{name}"), cmd);
+    let endpoint = p.ready["endpoint"].as_str().unwrap_or("");
+    assert!(
+        endpoint.starts_with(&format!("tcp://{}:", h.ip)),
+        "pyre chose {endpoint}"
+    );
+    p
+}
