@@ -17,7 +17,8 @@
 //! diagram); [`app`] the waits of application threads (room on a link, a flush, a
 //! ping); [`thread`] socket setup, the driver loop and shutdown; [`requests`] what goes
 //! through the driver thread; [`directory`] the application's peer cache; [`retry`] when
-//! the driver looks at backlogs again. Each link's DEALER and backlog, and the count of
+//! the driver looks at backlogs again; [`zap`] CURVE's ZAP handler (its own thread) and
+//! the allow-list's reloading. Each link's DEALER and backlog, and the count of
 //! backlogged links, are `crate::link`'s.
 //!
 //! Memory is bounded end to end. Sending: a link holds [`SEND_HWM`] messages and whisper

@@ -409,7 +409,7 @@ struct StaticPeer {
 /// Counters of what the node received and what it dropped, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Datagrams that were valid v1 beacons from others.
+    /// Valid beacons from others, of our mode (v1 plain, v3 in CURVE mode).
     pub beacons: u64,
     /// Datagrams that were not v1 beacons (bad size, prefix or version).
     pub beacons_invalid: u64,
