@@ -490,7 +490,7 @@ impl Driver {
     /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
     /// then sends the port-0 beacon.
     fn shutdown(self, deadline: Instant) {
-        let (ctx, links, router, leaving, beacon_to) = {
+        let (ctx, links, router, zap, leaving, beacon_to) = {
             let mut core = self.close_mailbox();
             // What waits in backlogs goes into the DEALERs first, until the deadline. The
             // lock is not held while waiting: other threads' calls keep their timeouts.
@@ -522,21 +522,23 @@ impl Driver {
             // The links close here; the port-0 beacon waits until they are flushed.
             let mut leaving = Vec::new();
             core.flush_holding(Some(&mut leaving));
-            // Its socket holds the context: it goes first.
-            if let Some(zap) = core.zap.take() {
-                zap.stop();
-            }
             // From here on, commands fail with `Stopped`.
             (
                 core.ctx.take(),
                 core.links.take_all(),
                 core.router.take(),
+                core.zap.take(),
                 leaving,
                 core.beacon_to,
             )
         };
         drop(router);
         drop(links);
+        // The ZAP handler's socket holds the context: it ends after the mailbox (which
+        // would accept clients unasked without it) and before the context.
+        if let Some(zap) = zap {
+            zap.stop();
+        }
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
