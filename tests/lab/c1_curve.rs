@@ -48,6 +48,16 @@ fn keypair(dir: &Path, name: &str) -> (Cert, PathBuf) {
     (cert, path)
 }
 
+/// The capture: killed (by PID) and reaped when dropped, also when the test fails.
+struct Capture(std::process::Child);
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -78,7 +88,7 @@ fn c1_curve_hosts_talk_encrypted_and_keep_strangers_out() {
 
     // The capture, on the bridge, from before the first beacon.
     let pcap = dir.join("bridge.pcap");
-    let mut dump = lab
+    let dump = lab
         .bridge_command("tcpdump")
         .args(["-i", "br0", "-n", "-U", "-s", "0", "-w"])
         .arg(&pcap)
@@ -86,6 +96,7 @@ fn c1_curve_hosts_talk_encrypted_and_keep_strangers_out() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run tcpdump");
+    let mut dump = Capture(dump);
     let t0 = Instant::now();
     while !pcap.exists() && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
@@ -194,9 +205,9 @@ fn c1_curve_hosts_talk_encrypted_and_keep_strangers_out() {
     // The capture.
     std::thread::sleep(Duration::from_millis(300));
     let _ = std::process::Command::new("kill")
-        .args(["-INT", &dump.id().to_string()])
+        .args(["-INT", &dump.0.id().to_string()])
         .status();
-    let _ = dump.wait();
+    let _ = dump.0.wait();
     let bytes = std::fs::read(&pcap).unwrap();
     assert!(
         contains(&bytes, &clear),
