@@ -150,6 +150,32 @@ pub struct NodeArgs {
     )]
     pub gossip_connect: Vec<String>,
 
+    /// CURVE: encrypt and authenticate with this secret certificate (CZMQ's zcert; FILE or
+    /// FILE_secret, as zre-keygen writes them); only CURVE peers are met
+    #[arg(
+        help_heading = "Security options",
+        long,
+        env = "ZRE_CURVE",
+        hide_env_values = true,
+        value_name = "SECRET_CERT",
+        value_hint = ValueHint::FilePath,
+        value_parser = parse_cert
+    )]
+    pub curve: Option<crate::curve::Cert>,
+
+    /// With --curve: accept only the keys in DIR (public certificates, as zauth) or FILE
+    /// (Z85 keys, one a line), re-read when it changes; without it, any key is accepted
+    #[arg(
+        help_heading = "Security options",
+        long,
+        env = "ZRE_ALLOW",
+        hide_env_values = true,
+        value_name = "DIR|FILE",
+        value_hint = ValueHint::AnyPath,
+        requires = "curve"
+    )]
+    pub allow: Option<PathBuf>,
+
     /// How often to send a beacon (10ms to 1d)
     #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -216,6 +242,12 @@ impl NodeArgs {
         }
         for endpoint in &self.gossip_connect {
             b = b.gossip_connect(endpoint);
+        }
+        if let Some(cert) = &self.curve {
+            b = b.curve(cert.clone());
+        }
+        if let Some(path) = &self.allow {
+            b = b.allow(path);
         }
         b
     }
@@ -934,6 +966,11 @@ pub fn parse_peer(s: &str) -> Result<String, String> {
     crate::proto::node::check_endpoint(s)
         .map(|()| s.to_string())
         .map_err(|_| "want tcp://HOST:PORT, port 1 to 65535".into())
+}
+
+/// Reads a secret certificate (`--curve`): FILE_secret, or FILE with FILE_secret beside it.
+pub fn parse_cert(s: &str) -> Result<crate::curve::Cert, String> {
+    crate::curve::Cert::load_secret(s).map_err(|e| e.to_string())
 }
 
 /// Parses a UUID: 32 hex digits in either case, or 8-4-4-4-12 with hyphens.
