@@ -223,7 +223,10 @@ fn without_beacons_a_command_is_met_only_by_require_peer() {
     // (loud prints nothing when it starts: wait until its socket is there.)
     let deadline = std::time::Instant::now() + DEADLINE;
     while udp_sockets_of(loud.pid()) == 0 {
-        assert!(std::time::Instant::now() < deadline, "loud has no UDP socket");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "loud has no UDP socket"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Nobody else: loud heard no one, quiet met only lib.
