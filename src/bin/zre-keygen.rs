@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use zre::cli::args_tools::KeygenArgs;
 use zre::curve;
 
 fn main() -> ExitCode {
-    let args = KeygenArgs::parse();
+    let args: KeygenArgs = zre::cli::args::parse_plain();
     zre::cli::run("zre-keygen", || {
         let mut cert = curve::generate().map_err(anyhow::Error::msg)?;
         if let Some(name) = &args.name {

@@ -696,6 +696,34 @@ pub fn command<T: CommandFactory>() -> Command {
     )
 }
 
+/// Parses the command line of a command without node flags (zre-keygen) as
+/// [`Checked::parse_checked`] does: `--generate KIND`, then clap's parse, a usage error
+/// being one line `zre-xxx: error: ...` and exit 2.
+pub fn parse_plain<T: Parser>() -> T {
+    let cmd = command::<T>();
+    if let Some(kind) = generate_asked(&cmd) {
+        generate_and_exit(cmd, kind);
+    }
+    let parsed = cmd
+        .clone()
+        .try_get_matches()
+        .and_then(|mut m| T::from_arg_matches_mut(&mut m));
+    match parsed {
+        Ok(a) => a,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                use std::io::Write as _;
+                let line = usage_line(&cmd, &e);
+                let _ = writeln!(std::io::stderr(), "{}: error: {line}", cmd.get_name());
+                std::process::exit(super::EXIT_USAGE.into());
+            }
+        },
+    }
+}
+
 /// When the command line asks for `--generate KIND`, that KIND. It is looked for with
 /// every argument optional, so that `zre-whisper --generate man` needs no PEER; any other
 /// problem with the line is left to the real parse, which reports it.
