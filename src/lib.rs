@@ -20,6 +20,8 @@
 //!   do not fit its queue are dropped and counted, never waited for.
 //! - `identity` (private): UUIDs as people write them, and the identity file that keeps
 //!   one across restarts.
+//! - [`curve`]: CURVE keys, CZMQ certificate files (zcert), Z85 and the allow-list (pure
+//!   but for file I/O); the driver applies them to its sockets.
 //! - [`iface`]: choosing the network interface (name, IP, environment, first usable).
 //! - [`node`]: the public [`Node`] handle, its [`Builder`] and the [`Events`] iterator.
 //! - [`error`]: the typed [`Error`].
@@ -33,6 +35,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod curve;
 mod driver;
 pub mod error;
 mod identity;

@@ -80,6 +80,8 @@ pub struct Builder {
     stop_linger: Duration,
     event_limit: usize,
     static_peers: Vec<String>,
+    curve: Option<crate::curve::Cert>,
+    allow: Option<std::path::PathBuf>,
     gossip_bind: Vec<String>,
     gossip_connect: Vec<String>,
     ipv6: bool,
@@ -102,6 +104,8 @@ impl Default for Builder {
             stop_linger: Duration::from_secs(1),
             event_limit: 10_000,
             static_peers: Vec::new(),
+            curve: None,
+            allow: None,
             gossip_bind: Vec::new(),
             gossip_connect: Vec::new(),
             ipv6: false,
@@ -297,6 +301,37 @@ impl Builder {
         self
     }
 
+    /// CURVE, as Zyre's `zyre_set_zcert`: encrypt and authenticate every link with this
+    /// certificate's key pair (read one with [`crate::curve::Cert::load_secret`]). Our
+    /// beacons become v3 and carry our public key, our HELLO says it in `X-PUBLICKEY`, the
+    /// mailbox is a CURVE server and each link a CURVE client with the peer's key. Only
+    /// CURVE nodes are met: plain nodes and ours ignore each other. Without
+    /// [`Builder::allow`], any key is accepted, as in Zyre: links are encrypted, but
+    /// anyone on the network who makes a key pair can join.
+    ///
+    /// [`Builder::start`] fails with [`Error::Config`] when the certificate has no secret
+    /// key or its public key is not the secret key's (the node tries a handshake with
+    /// itself), on a build whose libzmq has no CURVE ([`crate::curve::available`]; the error
+    /// says how to build one), with static peers ([`Builder::peer`]), which have no key
+    /// to connect with, and with gossip (not yet done with CURVE).
+    pub fn curve(mut self, cert: crate::curve::Cert) -> Self {
+        self.curve = Some(cert);
+        self
+    }
+
+    /// With [`Builder::curve`]: accept only these peers' keys, from a directory of public
+    /// certificates (as zauth reads one; other files there are skipped) or a file of Z85
+    /// keys, one a line. Others are refused at the handshake (our ZAP handler) and their
+    /// beacons ignored before any connection. The files are looked at every second and
+    /// re-read when they change: a key added is accepted from then on; a key removed
+    /// is refused, and a peer holding it is removed (EXIT). A path that does not read
+    /// fails [`Builder::start`] ([`Error::Config`], naming it); a later change that does
+    /// not read leaves the list as it was.
+    pub fn allow(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.allow = Some(path.into());
+        self
+    }
+
     /// Starts the node: reads or creates its identity file if it has one, binds its
     /// mailbox and (unless [`Builder::beacon`] is off) its beacon socket, and begins
     /// discovery.
@@ -323,6 +358,8 @@ impl Builder {
         {
             crate::proto::node::check_endpoint(endpoint)?;
         }
+        let gossips = !(self.gossip_bind.is_empty() && self.gossip_connect.is_empty());
+        let curve = check_curve(self.curve, self.allow, &self.static_peers, gossips)?;
         let net = if self.ipv6 {
             Net::V6(iface::choose_v6(self.interface.as_deref())?)
         } else {
@@ -342,6 +379,7 @@ impl Builder {
             advertised_endpoint: self.advertised_endpoint,
             stop_linger: self.stop_linger,
             event_limit: self.event_limit,
+            curve,
             gossip_bind: self.gossip_bind,
             gossip_connect: self.gossip_connect,
         })?;
@@ -359,6 +397,44 @@ impl Builder {
             thread: Mutex::new(Some(running.thread)),
         })
     }
+}
+
+/// What [`Builder::curve`] and [`Builder::allow`] need before the node starts.
+fn check_curve(
+    cert: Option<crate::curve::Cert>,
+    allow: Option<std::path::PathBuf>,
+    static_peers: &[String],
+    gossips: bool,
+) -> Result<Option<(crate::curve::Cert, Option<std::path::PathBuf>)>, Error> {
+    let Some(cert) = cert else {
+        return match allow {
+            Some(_) => Err(Error::Config(
+                "an allow-list needs CURVE (Builder::curve, --curve)".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if !crate::curve::available() {
+        return Err(Error::Config(crate::curve::NOT_AVAILABLE.into()));
+    }
+    if cert.secret.is_none() {
+        return Err(Error::Config(
+            "CURVE needs a secret certificate (FILE_secret), not a public one".into(),
+        ));
+    }
+    if !static_peers.is_empty() {
+        return Err(Error::Config(
+            "static peers (--peer) cannot be used with CURVE: their keys are not known".into(),
+        ));
+    }
+    if gossips {
+        return Err(Error::Config(
+            "gossip cannot be used with CURVE yet (Zyre's `endpoint|key` tuples and a CURVE \
+             hub are not implemented)"
+                .into(),
+        ));
+    }
+    Ok(Some((cert, allow)))
 }
 
 /// A running ZRE node. Cheap to share between threads (`&Node` is `Sync`); dropping it
@@ -423,6 +499,11 @@ impl Node {
     /// terminates; with a clone held here the context outlives the node, so libzmq goes
     /// on flushing them in the background instead. Close your sockets on it before you
     /// drop the last clone: terminating a context waits for its sockets.
+    ///
+    /// With CURVE ([`Builder::curve`]) the node's ZAP handler is bound on this context: it
+    /// refuses every authentication request but the mailbox's, so a server socket of
+    /// yours here that uses a security mechanism is refused too. Use a context of your
+    /// own for those.
     pub fn zmq_context(&self) -> Result<zmq::Context, Error> {
         let ctx = driver::lock(&self.core).zmq_context();
         ctx.ok_or_else(|| self.or_failure(Error::Stopped))

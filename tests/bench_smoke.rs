@@ -79,3 +79,52 @@ fn quick_bench_prints_every_result_as_ndjson() {
     .collect();
     assert_eq!(names, want);
 }
+
+/// `--curve`: the whisper and round-trip figures again with CURVE, beside plain, each
+/// with the plain one as its baseline; on a build without CURVE, a clear error.
+#[test]
+fn quick_curve_bench_measures_beside_plain() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zre-bench"))
+        .args([
+            "--quick",
+            "--curve",
+            "--only",
+            "whisper,rtt",
+            "--messages",
+            "300",
+        ])
+        .args([
+            "--round-trips",
+            "30",
+            "--layout",
+            "threads",
+            "--port",
+            "49950",
+        ])
+        .env_remove("ZRE_INTERFACE")
+        .output()
+        .expect("run zre-bench");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !zre::curve::available() {
+        assert!(!out.status.success());
+        assert!(stderr.contains(".cargo/curve.toml"), "{stderr}");
+        return;
+    }
+    assert!(out.status.success(), "zre-bench failed: {stderr}\n{stdout}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for name in ["whisper_16b", "whisper_1kib", "rtt_p50", "rtt_p99"] {
+        let plain = lines.iter().find(|v| v["name"] == name).expect(name);
+        let curve_name = format!("{name}_curve");
+        let curve = lines.iter().find(|v| v["name"] == curve_name.as_str());
+        let curve = curve.unwrap_or_else(|| panic!("no {curve_name}: {stdout}"));
+        assert_eq!(curve["baseline_kind"], "plain");
+        assert_eq!(curve["baseline"], plain["value"]);
+        if name.starts_with("whisper") {
+            assert_eq!(curve["lost"], 0, "{curve}");
+        }
+    }
+}

@@ -220,7 +220,15 @@ fn without_beacons_a_command_is_met_only_by_require_peer() {
     assert_eq!(w["peer"], lib);
     // No UDP socket in quiet; loud's beacon socket shows the check sees one.
     assert_eq!(udp_sockets_of(quiet.pid()), 0);
-    assert!(udp_sockets_of(loud.pid()) > 0);
+    // (loud prints nothing when it starts: wait until its socket is there.)
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while udp_sockets_of(loud.pid()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "loud has no UDP socket"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Nobody else: loud heard no one, quiet met only lib.
     std::thread::sleep(Duration::from_millis(500));
     assert!(

@@ -3,8 +3,8 @@
 //! goes, and hostile frames to the hub. Against CZMQ's own zgossip hub: `interop` below,
 //! and Zyre C in the lab.
 //!
-//! Beacon ports (unused by beacon-less nodes but set apart anyway) and gossip/mailbox
-//! ports 47900-47949.
+//! Beacon ports (unused by beacon-less nodes but set apart anyway) 47900-47949; gossip
+//! ports are picked free (see `free_tcp_port`).
 
 mod common;
 
@@ -34,6 +34,13 @@ fn member(port: u16, gossip: u16, name: &str) -> Node {
         .unwrap()
 }
 
+/// A TCP port nothing listens on now: fixed ports in 47000-47999 fall in the kernel's
+/// ephemeral range, where another test's mailbox or connection may hold one.
+fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + within;
     while !cond() {
@@ -49,7 +56,7 @@ fn sorted(mut v: Vec<Uuid>) -> Vec<Uuid> {
 
 #[test]
 fn nodes_without_beacons_meet_through_a_hub_and_talk() {
-    let (port, gossip) = (47900, 47901);
+    let (port, gossip) = (47900, free_tcp_port());
     let h = hub(port, gossip);
     let a = member(port, gossip, "a");
     let b = member(port, gossip, "b");
@@ -80,7 +87,7 @@ fn nodes_without_beacons_meet_through_a_hub_and_talk() {
 
 #[test]
 fn a_node_that_goes_leaves_no_tuple_and_a_restarted_hub_still_joins_newcomers() {
-    let (port, gossip) = (47905, 47906);
+    let (port, gossip) = (47905, free_tcp_port());
     let h = hub(port, gossip);
     let a = member(port, gossip, "a");
     let b = member(port, gossip, "b");
@@ -115,7 +122,7 @@ fn a_node_that_goes_leaves_no_tuple_and_a_restarted_hub_still_joins_newcomers() 
 
 #[test]
 fn a_hub_survives_hostile_frames_and_keeps_serving() {
-    let (port, gossip) = (47910, 47911);
+    let (port, gossip) = (47910, free_tcp_port());
     let h = hub(port, gossip);
     let ctx = zmq::Context::new();
     let evil = ctx.socket(zmq::DEALER).unwrap();
@@ -172,7 +179,7 @@ fn a_hub_node_also_beacons_and_joins_both_worlds() {
     // H beacons on loopback and is a hub: A meets H by beacon, B (no beacon, another
     // beacon port) by gossip. A publishes nothing and B sends no beacon, so those two
     // never meet: a hub relays tuples, not beacons.
-    let (port, gossip) = (47915, 47916);
+    let (port, gossip) = (47915, free_tcp_port());
     let h = builder(port, "hub")
         .gossip_bind(format!("tcp://127.0.0.1:{gossip}"))
         .start()
@@ -258,7 +265,7 @@ impl Drop for CzmqHub {
 
 #[test]
 fn interop_our_nodes_meet_through_czmqs_zgossip_hub_which_restarts() {
-    let (port, gossip) = (47920, 47921);
+    let (port, gossip) = (47920, free_tcp_port());
     let endpoint = format!("tcp://127.0.0.1:{gossip}");
     let Some(mut czmq) = CzmqHub::start("interop_czmq_hub", &endpoint) else {
         return;

@@ -148,9 +148,15 @@ impl Lan {
                 identity.extend_from_slice(self.uuid(from).as_bytes());
                 let content = frames[1..].to_vec();
                 let now = self.now;
-                self.hosts[to]
-                    .state
-                    .handle_message(now, &identity, &frames[0], content);
+                // As the ZAP handler reports it: the key the sender's DEALER used.
+                let key = self.hosts[from].state.config().curve_key;
+                self.hosts[to].state.handle_message_from(
+                    now,
+                    &identity,
+                    &frames[0],
+                    content,
+                    key.as_ref(),
+                );
             }
             if !moved {
                 return;
@@ -163,9 +169,29 @@ impl Lan {
             return;
         }
         match t {
-            Transmit::Connect { peer, endpoint } => {
+            Transmit::Connect {
+                peer,
+                endpoint,
+                curve_key,
+            } => {
                 if let Some(to) = self.host_at(&endpoint) {
-                    self.hosts[from].links.insert(peer, to);
+                    // The ZMTP handshake: both plain, or the server key is the server's
+                    // and its allow-list holds the client's key. Else nothing gets
+                    // through, as a DEALER whose handshake fails only queues.
+                    let (ours, theirs) = (
+                        self.hosts[from].state.config().curve_key,
+                        self.hosts[to].state.config(),
+                    );
+                    let handshake = match (ours, curve_key) {
+                        (None, None) => theirs.curve_key.is_none(),
+                        (Some(client), Some(server)) => {
+                            theirs.curve_key == Some(server) && theirs.allows(&client)
+                        }
+                        _ => false,
+                    };
+                    if handshake {
+                        self.hosts[from].links.insert(peer, to);
+                    }
                 }
             }
             Transmit::Disconnect { peer } => {
@@ -1761,4 +1787,257 @@ fn ipv4_nodes_take_endpoints_as_they_come() {
         vec![],
     );
     assert_eq!(s.peer(&x).unwrap().endpoint, "tcp://[fe80::2]:4001");
+}
+
+/// CURVE (issue 14): the state machine's side of it. The LAN's handshake stands for
+/// libzmq's (see `Lan::transmit`), and it reports the sender's key as the ZAP handler
+/// does.
+mod curve {
+    use super::*;
+    use zre::curve::{AllowList, PublicKey};
+
+    fn key(i: u8) -> [u8; 32] {
+        [i + 1; 32]
+    }
+
+    /// Hosts 0..n; `keys[i]` Some: CURVE with that key; `allow`: the list every CURVE
+    /// host has.
+    fn lan(keys: &[Option<u8>], allow: Option<&[u8]>) -> Lan {
+        let mut lan = Lan::new(0, timers());
+        for (i, k) in keys.iter().enumerate() {
+            let list = allow.map(|a| AllowList::from_keys(a.iter().map(|k| PublicKey(key(*k)))));
+            lan.add_host_with(i, timers(), Uuid::from_u128(0x1000 + i as u128), |c| {
+                c.curve_key = k.map(key);
+                if k.is_some() {
+                    c.allow = list;
+                }
+            });
+        }
+        lan
+    }
+
+    fn entered(lan: &Lan, i: usize) -> Vec<Uuid> {
+        let mut v: Vec<Uuid> = lan
+            .events(i)
+            .iter()
+            .filter(|e| e.kind() == "enter")
+            .filter_map(|e| e.peer())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn curve_nodes_meet_plain_ones_never() {
+        let mut lan = lan(&[Some(0), Some(1), None], None);
+        lan.run_for(secs(5.0));
+        assert_eq!(entered(&lan, 0), vec![lan.uuid(1)]);
+        assert_eq!(entered(&lan, 1), vec![lan.uuid(0)]);
+        assert!(entered(&lan, 2).is_empty());
+        let (s0, s2) = (lan.hosts[0].state.stats(), lan.hosts[2].state.stats());
+        assert!(s0.beacons_plain >= 5, "{s0:?}");
+        assert!(s2.beacons_curve >= 10, "{s2:?}");
+        assert_eq!(lan.hosts[0].state.peers().count(), 1);
+        assert_eq!(lan.hosts[2].state.peers().count(), 0);
+        // HELLO said our key, in Zyre's header; the peer holds it.
+        let Event::Enter { headers, .. } = lan.events(0)[0] else {
+            panic!("{:?}", lan.events(0));
+        };
+        assert_eq!(
+            headers.get("X-PUBLICKEY"),
+            Some(&zre::curve::z85::encode_key(&key(1)))
+        );
+        let p = lan.hosts[0].state.peer(&lan.uuid(1)).unwrap();
+        assert_eq!(p.curve_key, Some(key(1)));
+        // Whisper and shout go through.
+        lan.command(1, Command::Join("G".into()));
+        lan.command(0, Command::Join("G".into()));
+        let u1 = lan.uuid(1);
+        lan.command(
+            0,
+            Command::Whisper {
+                peer: u1,
+                content: vec![b"w".to_vec()],
+            },
+        );
+        lan.command(
+            1,
+            Command::Shout {
+                group: "G".into(),
+                content: vec![b"s".to_vec()],
+            },
+        );
+        assert!(lan.events(1).iter().any(|e| e.kind() == "whisper"));
+        assert!(lan.events(0).iter().any(|e| e.kind() == "shout"));
+    }
+
+    #[test]
+    fn unlisted_key_never_enters_anywhere() {
+        // 0 and 1 allow each other; 2 has a key nobody listed (and allows anyone).
+        let mut lan = lan(&[Some(0), Some(1), Some(2)], Some(&[0, 1]));
+        let list2 = None;
+        lan.hosts[2].state.handle_allow_list(lan.now, list2);
+        lan.run_for(secs(10.0));
+        assert_eq!(entered(&lan, 0), vec![lan.uuid(1)]);
+        assert_eq!(entered(&lan, 1), vec![lan.uuid(0)]);
+        // 2 heard their beacons and said HELLO, but its link never got through (ZAP),
+        // and they never linked to it: nobody entered anywhere.
+        assert!(entered(&lan, 2).is_empty());
+        let s0 = lan.hosts[0].state.stats();
+        assert!(s0.keys_refused >= 10, "{s0:?}");
+        assert!(lan.hosts[0].state.peer(&lan.uuid(2)).is_none());
+    }
+
+    #[test]
+    fn a_key_taken_off_the_list_is_removed_and_a_new_one_accepted() {
+        let mut lan = lan(&[Some(0), Some(1)], Some(&[0, 1]));
+        lan.run_for(secs(3.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+        let now = lan.now;
+        let only0 = AllowList::from_keys([PublicKey(key(0))]);
+        lan.hosts[0].state.handle_allow_list(now, Some(only0));
+        lan.settle();
+        assert_eq!(lan.kinds(0, 1), vec!["enter", "exit"]);
+        lan.run_for(secs(5.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter", "exit"]);
+        // Rotation: host 1 comes back with a new key that host 0 now lists.
+        let both = AllowList::from_keys([PublicKey(key(0)), PublicKey(key(7))]);
+        lan.hosts[0]
+            .state
+            .handle_allow_list(lan.now, Some(both.clone()));
+        let u1 = lan.uuid(1);
+        lan.add_host_with(1, timers(), u1, |c| {
+            c.curve_key = Some(key(7));
+            c.allow = Some(both);
+        });
+        lan.run_for(secs(5.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter", "exit", "enter"]);
+        let p = lan.hosts[0].state.peer(&u1).unwrap();
+        assert_eq!(p.curve_key, Some(key(7)));
+    }
+
+    /// Host 0 refuses host 1's key, so host 1's link to it dies at the handshake (and
+    /// libzmq never tries it again); once host 0 lists the key, its late HELLO makes
+    /// host 1 link anew, and they meet.
+    #[test]
+    fn a_node_that_begins_to_allow_a_key_meets_its_holder() {
+        let mut lan = lan(&[Some(0), Some(1)], Some(&[0]));
+        lan.hosts[1].state.handle_allow_list(lan.now, None);
+        lan.run_for(secs(3.0));
+        assert!(entered(&lan, 0).is_empty() && entered(&lan, 1).is_empty());
+        let t = lan.elapsed();
+        let both = AllowList::from_keys([PublicKey(key(0)), PublicKey(key(1))]);
+        lan.hosts[0].state.handle_allow_list(lan.now, Some(both));
+        lan.run_for(secs(3.0));
+        assert_eq!(lan.kinds(0, 1), vec!["enter"]);
+        assert_eq!(lan.kinds(1, 0), vec!["enter"]);
+        let (at, _) = lan.timeline(0, 1)[0];
+        assert!(at - t <= secs(1.5), "{:?}", at - t);
+        // And the links work both ways.
+        let (u0, u1) = (lan.uuid(0), lan.uuid(1));
+        lan.command(
+            0,
+            Command::Whisper {
+                peer: u1,
+                content: vec![b"a".to_vec()],
+            },
+        );
+        lan.command(
+            1,
+            Command::Whisper {
+                peer: u0,
+                content: vec![b"b".to_vec()],
+            },
+        );
+        assert_eq!(lan.kinds(0, 1), vec!["enter", "whisper"]);
+        assert_eq!(lan.kinds(1, 0), vec!["enter", "whisper"]);
+    }
+
+    #[test]
+    fn keys_must_agree() {
+        let mut lan = lan(&[Some(0), Some(1)], None);
+        lan.run_for(secs(3.0));
+        let (u0, u1) = (lan.uuid(0), lan.uuid(1));
+        let mut identity = vec![1u8];
+        identity.extend_from_slice(u1.as_bytes());
+        let before = lan.hosts[0].state.stats().keys_mismatched;
+        // A message from 1's routing id over a connection with another key.
+        let want = lan.hosts[0].state.peer(&u1).unwrap().expected_sequence();
+        let ping = Message::new(want, Body::Ping).to_bytes().unwrap();
+        let now = lan.now;
+        lan.hosts[0]
+            .state
+            .handle_message_from(now, &identity, &ping, vec![], Some(&key(9)));
+        assert_eq!(lan.hosts[0].state.stats().keys_mismatched, before + 1);
+        // ... but with 1's own key it is taken.
+        lan.hosts[0]
+            .state
+            .handle_message_from(now, &identity, &ping, vec![], Some(&key(1)));
+        assert_eq!(lan.hosts[0].state.stats().keys_mismatched, before + 1);
+        assert!(lan.hosts[0].state.peer(&u1).unwrap().ready);
+        // A new UUID's HELLO without X-PUBLICKEY, or one unlike its connection's key.
+        let stranger = Uuid::from_u128(0xBAD);
+        let mut id = vec![1u8];
+        id.extend_from_slice(stranger.as_bytes());
+        let hello = |headers: Vec<(String, String)>| {
+            Message::new(
+                1,
+                Body::Hello(zre::proto::codec::Hello {
+                    endpoint: "tcp://10.0.0.9:5000".into(),
+                    groups: vec![],
+                    status: 0,
+                    name: "x".into(),
+                    headers,
+                }),
+            )
+            .to_bytes()
+            .unwrap()
+        };
+        let k9 = zre::curve::z85::encode_key(&key(9));
+        for (headers, sender) in [
+            (vec![], key(9)),
+            (vec![("X-PUBLICKEY".into(), "junk".into())], key(9)),
+            (vec![("X-PUBLICKEY".into(), k9.clone())], key(8)),
+        ] {
+            lan.hosts[0].state.handle_message_from(
+                now,
+                &id,
+                &hello(headers),
+                vec![],
+                Some(&sender),
+            );
+        }
+        assert_eq!(lan.hosts[0].state.stats().keys_mismatched, before + 4);
+        assert!(lan.hosts[0].state.peer(&stranger).is_none());
+        // With its own key, it is taken (and proven as any HELLO-introduced peer).
+        lan.hosts[0].state.handle_message_from(
+            now,
+            &id,
+            &hello(vec![("X-PUBLICKEY".into(), k9)]),
+            vec![],
+            Some(&key(9)),
+        );
+        let p = lan.hosts[0].state.peer(&stranger).unwrap();
+        assert_eq!(p.curve_key, Some(key(9)));
+        let _ = u0;
+    }
+
+    #[test]
+    fn curve_beacons_carry_the_key_and_so_does_the_goodbye() {
+        let mut lan = lan(&[Some(3)], None);
+        let now = lan.now;
+        lan.hosts[0].state.handle_timeout(now);
+        lan.hosts[0].state.handle_stop(now);
+        let (transmits, _) = take(&mut lan.hosts[0].state);
+        let beacons: Vec<_> = transmits
+            .iter()
+            .filter_map(|t| match t {
+                Transmit::Beacon(b) => Some(zre::proto::beacon::Beacon::decode(b).unwrap()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(beacons.len(), 2);
+        assert!(beacons.iter().all(|b| b.curve_key == Some(key(3))));
+        assert_eq!(beacons[1].port, 0);
+    }
 }

@@ -11,6 +11,8 @@ complete -c zre-whisper -l peer -d 'Connect to a peer\'s mailbox at tcp://HOST:P
 complete -c zre-whisper -l advertise -d 'Tell peers to connect to our mailbox at tcp://HOST:PORT (behind NAT or in a container: an address and port forwarded to --mailbox-port). Sent in HELLO and published by gossip; peers that hear our beacon use its source address instead' -r -f
 complete -c zre-whisper -l gossip-bind -d 'Be a gossip hub on tcp://IP:PORT: nodes given --gossip-connect (ours or Zyre\'s) meet there, across subnets (repeatable; ZRE_GOSSIP_BIND takes a comma-separated list)' -r -f
 complete -c zre-whisper -l gossip-connect -d 'Meet peers through the gossip hub at tcp://HOST:PORT, ours or Zyre\'s (repeatable; ZRE_GOSSIP_CONNECT takes a comma-separated list)' -r -f
+complete -c zre-whisper -l curve -d 'CURVE: encrypt and authenticate with this secret certificate (CZMQ\'s zcert; FILE or FILE_secret, as zre-keygen writes them); only CURVE peers are met' -r -F
+complete -c zre-whisper -l allow -d 'With --curve: accept only the keys in DIR (public certificates, as zauth) or FILE (Z85 keys, one a line), re-read when it changes; without it, any key is accepted' -r -F
 complete -c zre-whisper -l interval -d 'How often to send a beacon (10ms to 1d)' -r
 complete -c zre-whisper -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-whisper -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r

@@ -150,6 +150,32 @@ pub struct NodeArgs {
     )]
     pub gossip_connect: Vec<String>,
 
+    /// CURVE: encrypt and authenticate with this secret certificate (CZMQ's zcert; FILE or
+    /// FILE_secret, as zre-keygen writes them); only CURVE peers are met
+    #[arg(
+        help_heading = "Security options",
+        long,
+        env = "ZRE_CURVE",
+        hide_env_values = true,
+        value_name = "SECRET_CERT",
+        value_hint = ValueHint::FilePath,
+        value_parser = parse_cert
+    )]
+    pub curve: Option<crate::curve::Cert>,
+
+    /// With --curve: accept only the keys in DIR (public certificates, as zauth) or FILE
+    /// (Z85 keys, one a line), re-read when it changes; without it, any key is accepted
+    #[arg(
+        help_heading = "Security options",
+        long,
+        env = "ZRE_ALLOW",
+        hide_env_values = true,
+        value_name = "DIR|FILE",
+        value_hint = ValueHint::AnyPath,
+        requires = "curve"
+    )]
+    pub allow: Option<PathBuf>,
+
     /// How often to send a beacon (10ms to 1d)
     #[arg(help_heading = "Node options", long, value_name = "D", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -228,6 +254,12 @@ impl NodeArgs {
         }
         for endpoint in &self.gossip_connect {
             b = b.gossip_connect(endpoint);
+        }
+        if let Some(cert) = &self.curve {
+            b = b.curve(cert.clone());
+        }
+        if let Some(path) = &self.allow {
+            b = b.allow(path);
         }
         b
     }
@@ -676,6 +708,34 @@ pub fn command<T: CommandFactory>() -> Command {
     )
 }
 
+/// Parses the command line of a command without node flags (zre-keygen) as
+/// [`Checked::parse_checked`] does: `--generate KIND`, then clap's parse, a usage error
+/// being one line `zre-xxx: error: ...` and exit 2.
+pub fn parse_plain<T: Parser>() -> T {
+    let cmd = command::<T>();
+    if let Some(kind) = generate_asked(&cmd) {
+        generate_and_exit(cmd, kind);
+    }
+    let parsed = cmd
+        .clone()
+        .try_get_matches()
+        .and_then(|mut m| T::from_arg_matches_mut(&mut m));
+    match parsed {
+        Ok(a) => a,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                use std::io::Write as _;
+                let line = usage_line(&cmd, &e);
+                let _ = writeln!(std::io::stderr(), "{}: error: {line}", cmd.get_name());
+                std::process::exit(super::EXIT_USAGE.into());
+            }
+        },
+    }
+}
+
 /// When the command line asks for `--generate KIND`, that KIND. It is looked for with
 /// every argument optional, so that `zre-whisper --generate man` needs no PEER; any other
 /// problem with the line is left to the real parse, which reports it.
@@ -946,6 +1006,11 @@ pub fn parse_peer(s: &str) -> Result<String, String> {
     crate::proto::node::check_endpoint(s)
         .map(|()| s.to_string())
         .map_err(|_| "want tcp://HOST:PORT, port 1 to 65535".into())
+}
+
+/// Reads a secret certificate (`--curve`): FILE_secret, or FILE with FILE_secret beside it.
+pub fn parse_cert(s: &str) -> Result<crate::curve::Cert, String> {
+    crate::curve::Cert::load_secret(s).map_err(|e| e.to_string())
 }
 
 /// Parses a UUID: 32 hex digits in either case, or 8-4-4-4-12 with hyphens.

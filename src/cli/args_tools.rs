@@ -46,3 +46,26 @@ impl Checked for PeersArgs {
         &self.node
     }
 }
+
+/// `zre-keygen`: make a CURVE key pair as certificate files.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "zre-keygen",
+    version,
+    about = "Make a CURVE key pair: FILE (public certificate) and FILE_secret (mode 0600)",
+    long_about = "Write a new CURVE key pair in CZMQ's certificate format (zcert, as Zyre C, \
+zauth and zcertstore read it): the public certificate to FILE and the secret one to \
+FILE_secret, created with mode 0600. Nothing is overwritten: if either file exists, \
+nothing is written and the exit status is 1. The public key is printed on stdout (40 Z85 \
+characters), ready for a file of keys (--allow FILE). Give FILE (or FILE_secret) to \
+--curve, and FILE to the peers, who put it in their --allow directory. Needs a build with \
+CURVE (README, \"Security\")."
+)]
+pub struct KeygenArgs {
+    /// The name written into the certificates' metadata
+    #[arg(long, short = 'n', value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where to write the public certificate (the secret one goes to FILE_secret)
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub file: std::path::PathBuf,
+}

@@ -21,6 +21,7 @@ pub fn commands() -> Vec<Command> {
         args::command::<PingArgs>(),
         args::command::<DirArgs>(),
         args::command::<PeersArgs>(),
+        args::command::<super::args_tools::KeygenArgs>(),
     ]
 }
 

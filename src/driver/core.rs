@@ -88,6 +88,10 @@ pub(crate) struct Core {
     pub(super) identity: zmq::Message,
     pub(super) frame: zmq::Message,
     pub(super) part: zmq::Message,
+    /// CURVE: our key pair, for each DEALER (None: plain).
+    pub(super) curve: Option<([u8; 32], [u8; 32])>,
+    /// CURVE: the ZAP handler, stopped before the context is terminated.
+    pub(super) zap: Option<super::zap::Zap>,
     /// Why the driver ended, if it failed (a panic, a poll error): the application sees
     /// `Error::DriverFailed` once it has read the events before it.
     pub(crate) failure: Option<String>,
@@ -291,8 +295,18 @@ impl Core {
                     }
                 }
             }
-            self.state
-                .handle_message(now, &self.identity, &self.frame, content);
+            // CURVE: the key this message's connection authenticated with.
+            let sender = match self.curve {
+                Some(_) => super::zap::sender_key(&mut self.frame),
+                None => None,
+            };
+            self.state.handle_message_from(
+                now,
+                &self.identity,
+                &self.frame,
+                content,
+                sender.as_ref(),
+            );
             // Replies (PING-OK, HELLO) go out while the batch is read, not after it.
             self.flush();
         }
@@ -343,8 +357,12 @@ impl Core {
 
     fn execute(&mut self, t: Transmit) {
         match t {
-            Transmit::Connect { peer, endpoint } => {
-                if let Err(e) = self.connect(peer, &endpoint) {
+            Transmit::Connect {
+                peer,
+                endpoint,
+                curve_key,
+            } => {
+                if let Err(e) = self.connect(peer, &endpoint, curve_key) {
                     log(&self.state, &format!("connect to {endpoint} failed: {e}"));
                     self.state.handle_send_failed(Instant::now(), &peer);
                 }
@@ -487,11 +505,28 @@ impl Core {
         }
     }
 
-    pub(super) fn connect(&mut self, peer: Uuid, endpoint: &str) -> Result<(), zmq::Error> {
+    pub(super) fn connect(
+        &mut self,
+        peer: Uuid,
+        endpoint: &str,
+        curve_key: Option<[u8; 32]>,
+    ) -> Result<(), zmq::Error> {
         let Some(ctx) = &self.ctx else {
             return Err(zmq::Error::ETERM);
         };
         let dealer = ctx.socket(zmq::DEALER)?;
+        // CURVE: a client with our key pair and the peer's key as the server's (the
+        // state machine gives a key for every peer in CURVE mode; none is a bug, and a
+        // plain connection would only hang in its handshake).
+        match (self.curve, curve_key) {
+            (Some((public, secret)), Some(server)) => {
+                dealer.set_curve_publickey(&public)?;
+                dealer.set_curve_secretkey(&secret)?;
+                dealer.set_curve_serverkey(&server)?;
+            }
+            (None, None) => {}
+            _ => return Err(zmq::Error::EINVAL),
+        }
         let mut identity = [0u8; 17];
         identity[0] = 1;
         identity[1..].copy_from_slice(self.state.config().uuid.as_bytes());

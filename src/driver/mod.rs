@@ -17,7 +17,8 @@
 //! diagram); [`app`] the waits of application threads (room on a link, a flush, a
 //! ping); [`thread`] socket setup, the driver loop and shutdown; [`requests`] what goes
 //! through the driver thread; [`directory`] the application's peer cache; [`retry`] when
-//! the driver looks at backlogs again. Each link's DEALER and backlog, and the count of
+//! the driver looks at backlogs again; [`zap`] CURVE's ZAP handler (its own thread) and
+//! the allow-list's reloading. Each link's DEALER and backlog, and the count of
 //! backlogged links, are `crate::link`'s.
 //!
 //! Memory is bounded end to end. Sending: a link holds [`SEND_HWM`] messages and whisper
@@ -35,6 +36,7 @@ mod net;
 mod requests;
 mod retry;
 mod thread;
+mod zap;
 
 pub(crate) use self::app::{command, flush, ping, rtts};
 pub(crate) use self::core::{Core, Watch};
@@ -65,6 +67,8 @@ pub(crate) struct Setup {
     pub stop_linger: Duration,
     /// At most about this many events wait for the application (see [`Core::event_room`]).
     pub event_limit: usize,
+    /// CURVE: our certificate (with its secret key) and the allow-list's path.
+    pub curve: Option<(crate::curve::Cert, Option<std::path::PathBuf>)>,
     /// zgossip endpoints to bind (as a hub) and hubs to connect to.
     pub gossip_bind: Vec<String>,
     pub gossip_connect: Vec<String>,

@@ -20,7 +20,34 @@ use crate::queue::{Bell, Queue};
 /// Binds the sockets (so setup errors surface to the caller) and starts the thread.
 pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     let ctx = zmq::Context::new();
+    // CURVE: the ZAP handler is bound before the mailbox (see `zap`).
+    let mut curve = None;
+    let mut allow_source = None;
+    let mut zap = None;
+    let mut allowed_now = None;
+    if let Some((cert, allow_path)) = &setup.curve {
+        let secret = cert.secret.as_ref().map(|s| *s.as_bytes());
+        let secret = secret.ok_or_else(|| Error::Config("CURVE needs a secret key".into()))?;
+        super::zap::check_pair(&cert.public.0, &secret)?;
+        if let Some(path) = allow_path {
+            let (source, list) = super::zap::AllowSource::load(path)?;
+            allow_source = Some(source);
+            allowed_now = Some(list);
+        }
+        let shared: super::zap::Shared = Arc::new(std::sync::RwLock::new(allowed_now.clone()));
+        let name = format!("zre-zap-{}", &uuid_hex(&setup.config.uuid)[..8]);
+        zap = Some(super::zap::Zap::start(&ctx, shared.clone(), name)?);
+        curve = Some((cert.public.0, secret, shared));
+    }
     let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("create mailbox"))?;
+    if let Some((public, secret, _)) = &curve {
+        router
+            .set_curve_server(true)
+            .and_then(|()| router.set_curve_publickey(public))
+            .and_then(|()| router.set_curve_secretkey(secret))
+            .and_then(|()| router.set_zap_domain(super::zap::DOMAIN))
+            .map_err(zmq_err("make the mailbox a CURVE server"))?;
+    }
     // A reconnecting peer keeps its identity; handover lets the new connection replace
     // the old one, or its second HELLO would be lost.
     router
@@ -80,6 +107,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
     }
     config.ipv6_zone = ipv6;
     config.beacon_port = if udp.is_some() { mailbox_port } else { 0 };
+    config.curve_key = curve.as_ref().map(|(public, _, _)| *public);
+    config.allow = allowed_now;
     let endpoint = config.endpoint.clone();
     // Our tuple lives as long as a peer would wait for us: the expired timeout.
     let zmq_form =
@@ -124,6 +153,8 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         identity: zmq::Message::new(),
         frame: zmq::Message::new(),
         part: zmq::Message::new(),
+        curve: curve.as_ref().map(|(p, s, _)| (*p, *s)),
+        zap,
         failure: None,
     }));
     let driver = Driver {
@@ -139,6 +170,7 @@ pub(crate) fn start(setup: Setup) -> Result<Running, Error> {
         udp_buf: vec![0u8; 2048],
         backlog_fds: Vec::new(),
         retry: Retry::default(),
+        allow: allow_source.zip(curve.map(|(_, _, shared)| shared)),
         gossip,
         gossip_ready: Vec::new(),
     };
@@ -191,6 +223,9 @@ struct Driver {
     backlog_fds: Vec<RawFd>,
     /// When the driver looks at those backlogs again anyway.
     retry: Retry,
+    /// CURVE with an allow-list: its files, looked at every second, and the copy the
+    /// ZAP handler reads.
+    allow: Option<(super::zap::AllowSource, super::zap::Shared)>,
     /// The gossip hub and clients, if the node gossips.
     gossip: Option<GossipIo>,
     /// Which gossip sockets the last poll found readable.
@@ -244,6 +279,7 @@ impl Driver {
                 if due.is_some_and(|t| t <= now) {
                     core.state.handle_timeout(now);
                 }
+                self.reload_allow_list(&mut core, now);
                 core.flush_backlogs(true);
                 core.flush();
                 if let Some(deadline) = stop_by {
@@ -287,8 +323,9 @@ impl Driver {
                 if core.room_waiters > 0 {
                     self.backlog_fds.clear();
                 }
+                let allow_check = self.allow.as_ref().map(|(a, _)| a.next_check);
                 let gossip_due = self.gossip.as_ref().map(|g| g.deadline());
-                let next = [due, stop_by, look_again, retry, gossip_due]
+                let next = [due, stop_by, look_again, retry, gossip_due, allow_check]
                     .into_iter()
                     .flatten()
                     .min();
@@ -366,6 +403,26 @@ impl Driver {
         }
     }
 
+    /// CURVE with an allow-list: once its files changed, the new list goes to the ZAP
+    /// handler (new handshakes) and the state machine (beacons, HELLOs, known peers).
+    fn reload_allow_list(&mut self, core: &mut Core, now: Instant) {
+        let Some((source, shared)) = &mut self.allow else {
+            return;
+        };
+        match source.poll(now) {
+            Some(Ok(list)) => {
+                log(
+                    &core.state,
+                    &format!("allow-list re-read: {} keys", list.len()),
+                );
+                *shared.write().unwrap_or_else(|p| p.into_inner()) = Some(list.clone());
+                core.state.handle_allow_list(now, Some(list));
+            }
+            Some(Err(e)) => log(&core.state, &format!("allow-list kept: {e}")),
+            None => {}
+        }
+    }
+
     fn read_beacons(&mut self, core: &mut Core) {
         let Some(udp) = &self.udp else {
             return;
@@ -434,7 +491,7 @@ impl Driver {
     /// Closes everything once peers acknowledged our last messages (or `deadline` passed),
     /// then sends the port-0 beacon.
     fn shutdown(self, deadline: Instant) {
-        let (ctx, links, router, leaving, beacon_to) = {
+        let (ctx, links, router, zap, leaving, beacon_to) = {
             let mut core = self.close_mailbox();
             // What waits in backlogs goes into the DEALERs first, until the deadline. The
             // lock is not held while waiting: other threads' calls keep their timeouts.
@@ -471,12 +528,18 @@ impl Driver {
                 core.ctx.take(),
                 core.links.take_all(),
                 core.router.take(),
+                core.zap.take(),
                 leaving,
                 core.beacon_to,
             )
         };
         drop(router);
         drop(links);
+        // The ZAP handler's socket holds the context: it ends after the mailbox (which
+        // would accept clients unasked without it) and before the context.
+        if let Some(zap) = zap {
+            zap.stop();
+        }
         // Terminating the context waits until the DEALERs flushed or their linger ran out.
         drop(ctx);
         // Only now say goodbye: peers that see our port-0 beacon remove us at once, so it
@@ -549,6 +612,9 @@ fn fail(core: &Mutex<Core>, why: &str) {
     }));
     core.router = None;
     core.links.take_all();
+    if let Some(zap) = core.zap.take() {
+        zap.stop();
+    }
     core.ctx = None;
     // What the state machine still wants sent goes first (a beacon among it must not
     // follow the goodbye); its messages go nowhere now.
@@ -557,7 +623,9 @@ fn fail(core: &Mutex<Core>, why: &str) {
         core.flush_holding(Some(&mut leaving))
     }));
     if stopped.is_err() || flushed.is_err() || leaving.is_empty() {
-        leaving = vec![crate::proto::beacon::Beacon::new(uuid, 0).encode()];
+        let mut bye = crate::proto::beacon::Beacon::new(uuid, 0);
+        bye.curve_key = core.curve.map(|(public, _)| public);
+        leaving = vec![bye.encode()];
     }
     if let Some(udp) = &core.udp {
         for bytes in &leaving {

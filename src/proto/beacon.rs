@@ -1,9 +1,10 @@
 //! The UDP discovery beacon: `'Z' 'R' 'E'`, a version byte, the sender's UUID and its
 //! mailbox port.
 //!
-//! Version 1 (22 bytes) is what every ZRE node sends. Version 3 (54 bytes) adds a CURVE
-//! public key; it is recognised and parsed so callers can count it, but a node without
-//! CURVE never acts on it. Everything else is rejected.
+//! Version 1 (22 bytes) is what every ZRE node sends. Version 3 (54 bytes) adds the
+//! sender's CURVE public key (raw, 32 bytes), as Zyre sends it in CURVE mode; a node acts
+//! only on the version of its own mode (see `NodeState::handle_beacon`). Everything else
+//! is rejected.
 
 use uuid::Uuid;
 
@@ -114,6 +115,31 @@ mod tests {
         let b = beacon.encode();
         assert_eq!(b.len(), 54);
         assert_eq!(Beacon::decode(&b).unwrap(), beacon);
+    }
+
+    /// Zyre's v3 layout (zyre_node.c, beacon_t): "ZRE", 0x03, the UUID, the port (big
+    /// endian), the key; here the key of libzmq's zmq_curve(7) example server.
+    #[test]
+    fn v3_golden_bytes() {
+        let uuid = Uuid::from_u128(0xF81D4FAE7DEC11D0A76500A0C91E6BF6);
+        let key =
+            crate::curve::z85::decode_key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").unwrap();
+        let hex = "5A524503F81D4FAE7DEC11D0A76500A0C91E6BF6C000\
+                   54FCBA24E93249969316FB617C872BB0C1D1FF14800427C594CBFACF1BC2D652";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let beacon = Beacon {
+            uuid,
+            port: 49152,
+            curve_key: Some(key),
+        };
+        assert_eq!(beacon.encode(), bytes);
+        assert_eq!(Beacon::decode(&bytes).unwrap(), beacon);
+        // The goodbye keeps the key (Zyre's does too).
+        let bye = Beacon { port: 0, ..beacon }.encode();
+        assert_eq!((&bye[20..22], &bye[22..]), (&[0u8, 0][..], &key[..]));
     }
 
     #[test]

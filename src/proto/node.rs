@@ -23,6 +23,7 @@ use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message}
 use super::endpoint;
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
+use crate::curve::{z85, AllowList};
 
 /// The node's timers. Defaults are Zyre's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +203,16 @@ pub struct Config {
     /// kept in one form ([`endpoint::local`]) and our HELLO carries ours without zone
     /// ([`endpoint::for_hello`]). None (the default): IPv4, endpoints taken as they come.
     pub ipv6_zone: Option<String>,
+    /// CURVE (as Zyre): our public key. Our beacons are then v3 and carry it, our HELLO
+    /// carries it as `X-PUBLICKEY` (Z85), and only peers in CURVE mode are met: v1
+    /// beacons and HELLOs without a key are ignored, as a plain node ignores v3 beacons.
+    /// None: plain ZRE.
+    pub curve_key: Option<[u8; 32]>,
+    /// With CURVE, the public keys accepted (None: any key, as Zyre). A beacon or HELLO
+    /// with another key is ignored before any connection; the driver's ZAP handler
+    /// refuses such keys at the handshake. Replaced at run time by
+    /// [`NodeState::handle_allow_list`].
+    pub allow: Option<AllowList>,
 }
 
 impl Config {
@@ -223,9 +234,26 @@ impl Config {
             static_peers: Vec::new(),
             verbose: false,
             ipv6_zone: None,
+            curve_key: None,
+            allow: None,
         }
     }
+
+    /// Our beacon announcing `port` (0: we are leaving): v3 with our key in CURVE mode.
+    pub fn beacon(&self, port: u16) -> Vec<u8> {
+        let mut b = Beacon::new(self.uuid, port);
+        b.curve_key = self.curve_key;
+        b.encode()
+    }
+
+    /// True if a peer with this key may be met: any key without an allow-list.
+    pub fn allows(&self, key: &[u8; 32]) -> bool {
+        self.allow.as_ref().is_none_or(|l| l.contains(key))
+    }
 }
+
+/// The HELLO header that carries a CURVE node's public key (Z85), as Zyre names it.
+pub const PUBLICKEY_HEADER: &str = "X-PUBLICKEY";
 
 /// What a flush waits for (see [`NodeState::handle_flush_request`]): each ready peer and
 /// the count of PINGs sent to it when the flush was asked for.
@@ -283,6 +311,9 @@ pub enum Transmit {
         peer: Uuid,
         /// Its mailbox endpoint.
         endpoint: String,
+        /// In CURVE mode, the peer's public key: the DEALER is a CURVE client with it as
+        /// the server key (and our own key pair).
+        curve_key: Option<[u8; 32]>,
     },
     /// Send these frames on the peer's DEALER: the ZRE frame, then the content frames.
     Send {
@@ -385,12 +416,20 @@ struct StaticPeer {
 /// Counters of what the node received and what it dropped, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Datagrams that were valid v1 beacons from others.
+    /// Valid beacons from others, of our mode (v1 plain, v3 in CURVE mode).
     pub beacons: u64,
     /// Datagrams that were not v1 beacons (bad size, prefix or version).
     pub beacons_invalid: u64,
-    /// v3 (CURVE) beacons, parsed and ignored.
+    /// v3 (CURVE) beacons, ignored by a node without CURVE.
     pub beacons_curve: u64,
+    /// v1 (plain) beacons, ignored by a node in CURVE mode.
+    pub beacons_plain: u64,
+    /// CURVE beacons and HELLOs whose key is not on the allow-list, ignored.
+    pub keys_refused: u64,
+    /// In CURVE mode: HELLOs without a valid `X-PUBLICKEY`, or whose key is not the one
+    /// the peer beaconed or its connection authenticated with; messages from a peer
+    /// over a connection authenticated with another key than the peer's. Dropped.
+    pub keys_mismatched: u64,
     /// Beacons carrying our own UUID.
     pub beacons_own: u64,
     /// Valid messages received from peers.
@@ -469,6 +508,13 @@ pub struct NodeState {
 impl NodeState {
     /// A node started at `now`; its first beacon is due at once.
     pub fn new(mut config: Config, now: Instant) -> Self {
+        if let Some(key) = &config.curve_key {
+            // As Zyre: every HELLO says our key (the application cannot override it).
+            config.headers.retain(|(k, _)| k != PUBLICKEY_HEADER);
+            config
+                .headers
+                .push((PUBLICKEY_HEADER.to_string(), z85::encode_key(key)));
+        }
         let statics = config.static_peers.clone();
         config.endpoint = local_endpoint(&config, &config.endpoint);
         let mut node = NodeState {
@@ -553,15 +599,33 @@ impl NodeState {
                 return;
             }
         };
-        if beacon.curve_key.is_some() {
-            // A CURVE node's beacon: we speak no CURVE, so connecting would only fail.
-            self.stats.beacons_curve += 1;
-            self.trace(|| format!("ignore CURVE beacon from {from}"));
-            return;
+        match (beacon.curve_key, self.config.curve_key) {
+            (Some(_), None) => {
+                // A CURVE node's beacon: we speak no CURVE, so connecting would only fail.
+                self.stats.beacons_curve += 1;
+                self.trace(|| format!("ignore CURVE beacon from {from}"));
+                return;
+            }
+            (None, Some(_)) => {
+                // "A node SHALL ignore v2 beacons when operating in CURVE mode" (RFC 43;
+                // Zyre's v1): a plain node cannot reach us, nor we it.
+                self.stats.beacons_plain += 1;
+                self.trace(|| format!("ignore plain beacon from {from}"));
+                return;
+            }
+            _ => {}
         }
         if beacon.uuid == self.config.uuid {
             self.stats.beacons_own += 1;
             return;
+        }
+        if let Some(key) = &beacon.curve_key {
+            if !self.config.allows(key) {
+                // Not on the allow-list: no connection, no trace of it in the peer table.
+                self.stats.keys_refused += 1;
+                self.trace(|| format!("ignore beacon from {from}: key not allowed"));
+                return;
+            }
         }
         self.stats.beacons += 1;
         if beacon.port == 0 {
@@ -616,7 +680,14 @@ impl NodeState {
             source_host(self.config.ipv6_zone.as_deref(), from),
             beacon.port
         );
-        self.discover(now, beacon.uuid, &endpoint, repeated, false);
+        self.discover(
+            now,
+            beacon.uuid,
+            &endpoint,
+            beacon.curve_key,
+            repeated,
+            false,
+        );
     }
 
     /// True if a beacon from `uuid` came in this beacon interval or the last one; records
@@ -643,9 +714,57 @@ impl NodeState {
     /// A peer exists at `endpoint` (from a beacon, gossip or configuration): connect to it
     /// and say HELLO unless it is already known.
     pub fn handle_discovered(&mut self, now: Instant, uuid: Uuid, endpoint: &str) {
+        self.handle_discovered_key(now, uuid, endpoint, None);
+    }
+
+    /// [`NodeState::handle_discovered`] with the peer's CURVE public key (a gossip tuple
+    /// `endpoint|key`, say). In CURVE mode a peer without a key, or with one not on the
+    /// allow-list, is ignored; without CURVE, a peer with a key is.
+    pub fn handle_discovered_key(
+        &mut self,
+        now: Instant,
+        uuid: Uuid,
+        endpoint: &str,
+        key: Option<[u8; 32]>,
+    ) {
         self.now = self.now.max(now);
-        let endpoint = local_endpoint(&self.config, endpoint);
-        self.discover(now, uuid, &endpoint, false, true);
+        let fits = match (&key, self.config.curve_key) {
+            (Some(k), Some(_)) => self.config.allows(k),
+            (None, None) => true,
+            _ => false,
+        };
+        if fits {
+            let endpoint = local_endpoint(&self.config, endpoint);
+            self.discover(now, uuid, &endpoint, key, false, true);
+        } else {
+            self.stats.keys_refused += 1;
+            self.trace(|| {
+                format!(
+                    "{}: discovered with a key that does not fit",
+                    uuid_hex(&uuid)
+                )
+            });
+        }
+        self.fill_links();
+    }
+
+    /// The allow-list changed (the driver re-read it): None accepts any key. Known peers
+    /// whose key it no longer holds are removed (EXIT if they had entered), their links
+    /// closed; their beacons are ignored from now on.
+    pub fn handle_allow_list(&mut self, now: Instant, allow: Option<AllowList>) {
+        self.now = self.now.max(now);
+        self.config.allow = allow;
+        let refused: Vec<Uuid> = self
+            .peers
+            .values()
+            .filter(|p| p.curve_key.is_some_and(|k| !self.config.allows(&k)))
+            .map(|p| p.uuid)
+            .collect();
+        for uuid in refused {
+            self.stats.keys_refused += 1;
+            self.trace(|| format!("{}: key no longer allowed, removed", uuid_hex(&uuid)));
+            self.remove_peer(&uuid);
+        }
         self.fill_links();
     }
 
@@ -730,6 +849,7 @@ impl NodeState {
         self.out.push_transmit(Transmit::Connect {
             peer: key,
             endpoint: endpoint.clone(),
+            curve_key: None,
         });
         let hello = Body::Hello(self.our_hello());
         self.send_static(i, hello);
@@ -770,7 +890,14 @@ impl NodeState {
     /// A HELLO from the new peer `uuid` claims the endpoint of the open static link `i`:
     /// the link becomes the peer's (no second HELLO: Zyre re-creates a peer that says
     /// HELLO twice), and a PING on it proves the peer.
-    fn bind_static(&mut self, now: Instant, i: usize, uuid: Uuid, hello: Hello) {
+    fn bind_static(
+        &mut self,
+        now: Instant,
+        i: usize,
+        uuid: Uuid,
+        hello: Hello,
+        curve_key: Option<[u8; 32]>,
+    ) {
         let timers = self.config.timers;
         let s = &mut self.statics[i];
         s.linked_at = None;
@@ -778,6 +905,7 @@ impl NodeState {
         s.next_try = now;
         let (key, sequence) = (s.key, s.sent_sequence);
         let mut peer = Peer::new(uuid, s.endpoint.clone(), now, &timers);
+        peer.curve_key = curve_key;
         apply_hello(&mut peer, hello, now, &timers);
         peer.held = hello_events(&peer);
         peer.linked = true;
@@ -801,6 +929,7 @@ impl NodeState {
         now: Instant,
         uuid: Uuid,
         endpoint: &str,
+        key: Option<[u8; 32]>,
         repeated: bool,
         must_prove: bool,
     ) {
@@ -820,7 +949,7 @@ impl NodeState {
             });
             return;
         }
-        self.require_peer(now, uuid, endpoint, repeated);
+        self.require_peer(now, uuid, endpoint, key, repeated);
         if let Some(peer) = self.peers.get_mut(&uuid) {
             peer.must_prove = must_prove;
         }
@@ -835,12 +964,36 @@ impl NodeState {
         frame: &[u8],
         content: Content,
     ) {
+        self.handle_message_from(now, identity, frame, content, None);
+    }
+
+    /// [`NodeState::handle_message`] with the CURVE public key the message's connection
+    /// authenticated with (the driver's ZAP handler puts it in the message's User-Id).
+    /// In CURVE mode a peer is bound to one key: a HELLO must carry the key of its
+    /// connection (and the peer's beaconed one), and a later message from the peer must
+    /// come over a connection with that key, else it is dropped (`Stats::keys_mismatched`):
+    /// one allowed node cannot speak for another by taking its routing id.
+    pub fn handle_message_from(
+        &mut self,
+        now: Instant,
+        identity: &[u8],
+        frame: &[u8],
+        content: Content,
+        sender_key: Option<&[u8; 32]>,
+    ) {
         self.now = self.now.max(now);
-        self.on_message(now, identity, frame, content);
+        self.on_message(now, identity, frame, content, sender_key);
         self.fill_links();
     }
 
-    fn on_message(&mut self, now: Instant, identity: &[u8], frame: &[u8], content: Content) {
+    fn on_message(
+        &mut self,
+        now: Instant,
+        identity: &[u8],
+        frame: &[u8],
+        content: Content,
+        sender_key: Option<&[u8; 32]>,
+    ) {
         if self.stopped {
             return;
         }
@@ -873,11 +1026,18 @@ impl NodeState {
                 return;
             }
         };
-        self.handle_decoded(now, uuid, msg, content);
+        self.handle_decoded(now, uuid, msg, content, sender_key);
     }
 
     /// A decoded message from the peer `uuid`: the rest of [`NodeState::handle_message`].
-    fn handle_decoded(&mut self, now: Instant, uuid: Uuid, msg: Message, content: Content) {
+    fn handle_decoded(
+        &mut self,
+        now: Instant,
+        uuid: Uuid,
+        msg: Message,
+        content: Content,
+        sender_key: Option<&[u8; 32]>,
+    ) {
         if self.stopped {
             return;
         }
@@ -886,8 +1046,19 @@ impl NodeState {
             return;
         }
         if let Body::Hello(hello) = msg.body {
-            self.on_hello(now, uuid, msg.sequence, hello);
+            if let Some(key) = self.check_hello_key(uuid, &hello, sender_key) {
+                self.on_hello(now, uuid, msg.sequence, hello, key);
+            }
             return;
+        }
+        if let (Some(sender), Some(peer)) = (sender_key, self.peers.get(&uuid)) {
+            if peer.curve_key.is_some_and(|k| k != *sender) {
+                self.stats.keys_mismatched += 1;
+                self.trace(|| {
+                    format!("{}: message over another key's connection", uuid_hex(&uuid))
+                });
+                return;
+            }
         }
         if !self.accept_sequence(now, uuid, msg.sequence, msg.body.name()) {
             return;
@@ -1060,6 +1231,60 @@ impl NodeState {
         }
     }
 
+    /// In CURVE mode, what a HELLO must show before it is looked at: an `X-PUBLICKEY`
+    /// that is a key (Zyre ignores a HELLO without one, "to avoid a downgrade"), on the
+    /// allow-list, equal to the key its connection authenticated with (when the driver
+    /// knows it) and to the key the peer beaconed (when it is a peer we hold, not ready;
+    /// a ready one saying HELLO again is re-created, and may come back with a new key).
+    /// None if it fails; else the key (None in plain mode), which a peer introduced by
+    /// this HELLO takes.
+    fn check_hello_key(
+        &mut self,
+        uuid: Uuid,
+        hello: &Hello,
+        sender_key: Option<&[u8; 32]>,
+    ) -> Option<Option<[u8; 32]>> {
+        if self.config.curve_key.is_none() {
+            return Some(None);
+        }
+        let key = hello
+            .headers
+            .iter()
+            .find(|(k, _)| k == PUBLICKEY_HEADER)
+            .and_then(|(_, v)| z85::decode_key(v).ok());
+        let Some(key) = key else {
+            self.stats.keys_mismatched += 1;
+            self.trace(|| {
+                format!(
+                    "{}: HELLO without a valid {PUBLICKEY_HEADER}",
+                    uuid_hex(&uuid)
+                )
+            });
+            return None;
+        };
+        if !self.config.allows(&key) {
+            self.stats.keys_refused += 1;
+            self.trace(|| format!("{}: HELLO with a key not allowed", uuid_hex(&uuid)));
+            return None;
+        }
+        let beaconed = self
+            .peers
+            .get(&uuid)
+            .filter(|p| !p.ready)
+            .and_then(|p| p.curve_key);
+        if sender_key.is_some_and(|s| *s != key) || beaconed.is_some_and(|b| b != key) {
+            self.stats.keys_mismatched += 1;
+            self.trace(|| {
+                format!(
+                    "{}: HELLO's key is not its connection's or beacon's",
+                    uuid_hex(&uuid)
+                )
+            });
+            return None;
+        }
+        Some(Some(key))
+    }
+
     /// HELLO. Who may ENTER, and when:
     /// - a peer we discovered (beacon, gossip), linked or remembered, is proven by its
     ///   HELLO: our link goes where its beacon came from, and the endpoint its HELLO claims
@@ -1071,7 +1296,14 @@ impl NodeState {
     ///   PINGed, the claimant waits unlinked, and the holder keeps its endpoint unless it
     ///   stays silent for [`Timers::probe`]. A HELLO arrives on a connection its sender
     ///   opened, so it proves nothing about the endpoint it names.
-    fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, mut hello: Hello) {
+    fn on_hello(
+        &mut self,
+        now: Instant,
+        uuid: Uuid,
+        sequence: u16,
+        mut hello: Hello,
+        key: Option<[u8; 32]>,
+    ) {
         if self.config.ipv6_zone.is_some() {
             hello.endpoint = local_endpoint(&self.config, &hello.endpoint);
         }
@@ -1118,18 +1350,34 @@ impl NodeState {
             }
             // Discovered by us (linked, or remembered and linked now): proven. Our link
             // goes where its beacon came from; the endpoint its HELLO claims is not used.
+            // In CURVE mode a HELLO that comes two intervals after we linked the peer
+            // says ours was lost: the peer just began to accept us (its allow-list
+            // changed), and our link died when its ZAP handler refused the handshake
+            // (libzmq does not reconnect after that). Had ours arrived, the peer would
+            // have linked us back at once. So the link is made anew: a new DEALER, whose
+            // HELLO the peer has not seen.
+            let relink = self.config.curve_key.is_some()
+                && peer.linked
+                && later(peer.linked_at, timers.interval.saturating_mul(2)) <= now;
             apply_hello(peer, hello, now, &timers);
             peer.ready = true;
             let linked = peer.linked;
             let events = hello_events(peer);
             self.pending.retain(|u| *u != uuid);
             self.remembered.retain(|u| *u != uuid);
-            if !linked {
-                self.link(&uuid);
-            }
             self.stats.messages += 1;
             self.trace(|| format!("{}: HELLO, ready", uuid_hex(&uuid)));
             self.out.extend(events.into_iter().map(Output::Event));
+            if relink {
+                self.trace(|| format!("{}: late HELLO, our link made anew", uuid_hex(&uuid)));
+                self.out.push_transmit(Transmit::Disconnect { peer: uuid });
+                if let Some(p) = self.peers.get_mut(&uuid) {
+                    p.sent_sequence = 0;
+                }
+                self.link(&uuid);
+            } else if !linked {
+                self.link(&uuid);
+            }
             return;
         }
         // We are about to connect wherever this HELLO points: only to a TCP endpoint, and
@@ -1155,7 +1403,7 @@ impl NodeState {
             .position(|s| s.linked_at.is_some() && s.endpoint == hello.endpoint)
         {
             // An open static link means no peer holds the endpoint (`tend_statics`).
-            self.bind_static(now, i, uuid, hello);
+            self.bind_static(now, i, uuid, hello, key);
             return;
         }
         self.stats.messages += 1;
@@ -1177,6 +1425,7 @@ impl NodeState {
             None => None,
         };
         let mut peer = Peer::new(uuid, hello.endpoint.clone(), now, &timers);
+        peer.curve_key = key;
         apply_hello(&mut peer, hello, now, &timers);
         peer.held = hello_events(&peer);
         peer.claim = claim;
@@ -1323,7 +1572,7 @@ impl NodeState {
         }
         if self.config.beacon_port != 0 && now >= self.next_beacon {
             self.out.push_transmit(Transmit::Beacon(
-                Beacon::new(self.config.uuid, self.config.beacon_port).encode(),
+                self.config.beacon(self.config.beacon_port),
             ));
             self.next_beacon = later(now, self.config.timers.interval);
         }
@@ -1513,7 +1762,7 @@ impl NodeState {
             self.remembered.clear();
             self.waiting.clear();
             self.out
-                .push_transmit(Transmit::Beacon(Beacon::new(self.config.uuid, 0).encode()));
+                .push_transmit(Transmit::Beacon(self.config.beacon(0)));
             self.out.push_event(Event::Stop);
         }
     }
@@ -1595,7 +1844,14 @@ impl NodeState {
     /// A peer whose beacons keep coming gets a link even then, in place of a stale one
     /// (see [`NodeState::evict_stale`]): a genuine node that is flooded too gets our HELLO,
     /// and enters, during a flood of one-off fake beacons.
-    fn require_peer(&mut self, now: Instant, uuid: Uuid, endpoint: &str, repeated: bool) {
+    fn require_peer(
+        &mut self,
+        now: Instant,
+        uuid: Uuid,
+        endpoint: &str,
+        key: Option<[u8; 32]>,
+        repeated: bool,
+    ) {
         let max = self.config.max_pending.max(1);
         let linked = self.pending.len() < max || (repeated && self.evict_stale(now));
         if !linked && self.remembered.len() >= max * REMEMBERED_PER_LINK {
@@ -1603,7 +1859,8 @@ impl NodeState {
             self.trace(|| format!("{}: not held (too many pending peers)", uuid_hex(&uuid)));
             return;
         }
-        let peer = Peer::new(uuid, endpoint.to_string(), now, &self.config.timers);
+        let mut peer = Peer::new(uuid, endpoint.to_string(), now, &self.config.timers);
+        peer.curve_key = key;
         self.peers.insert(uuid, peer);
         if linked {
             self.pending.push_back(uuid);
@@ -1703,6 +1960,7 @@ impl NodeState {
         self.out.push_transmit(Transmit::Connect {
             peer: *uuid,
             endpoint: peer.endpoint.clone(),
+            curve_key: peer.curve_key,
         });
         let hello = Body::Hello(self.our_hello());
         self.send(uuid, hello, Vec::new());

@@ -20,6 +20,9 @@ pub struct Peer {
     pub name: Arc<str>,
     /// Its headers, from HELLO.
     pub headers: Vec<(String, String)>,
+    /// Its CURVE public key (CURVE mode only): from its beacon, or from the HELLO that
+    /// introduced it. Our DEALER to it uses it as the server key.
+    pub curve_key: Option<[u8; 32]>,
     /// The groups it is in (from HELLO, JOIN, LEAVE).
     pub groups: BTreeSet<String>,
     /// Its status byte: every JOIN/LEAVE it sends carries this + 1.
@@ -90,6 +93,7 @@ impl Peer {
             endpoint,
             name: Arc::from(""),
             headers: Vec::new(),
+            curve_key: None,
             groups: BTreeSet::new(),
             status: 0,
             ready: false,

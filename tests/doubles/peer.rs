@@ -13,7 +13,7 @@
 //! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
 //! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`,
 //! `--no-beacon`, `--peer EP`, `--advertise EP`, `--gossip-bind EP`, `--gossip-connect EP`
-//! (repeatable), `--identity FILE`, `--ipv6`,
+//! (repeatable), `--identity FILE`, `--curve SECRET_CERT`, `--allow DIR|FILE`, `--ipv6`,
 //! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
@@ -101,6 +101,12 @@ struct Args {
     /// Keep the UUID in this file across restarts.
     #[arg(long)]
     identity: Option<std::path::PathBuf>,
+    /// CURVE with this secret certificate.
+    #[arg(long)]
+    curve: Option<std::path::PathBuf>,
+    /// With --curve: the allow-list (a directory of certificates or a file of keys).
+    #[arg(long)]
+    allow: Option<std::path::PathBuf>,
     /// Log protocol decisions on stderr.
     #[arg(long)]
     verbose: bool,
@@ -196,7 +202,8 @@ fn command(node: &Node, tallies: &Tallies, line: &str) -> anyhow::Result<bool> {
                 "send_failures": s.send_failures, "gossip_tuples": s.gossip_tuples,
                 "gossip_clients": s.gossip_clients, "gossip_malformed": s.gossip_malformed,
                 "gossip_refused": s.gossip_refused, "gossip_expired": s.gossip_expired,
-                "gossip_peers": s.gossip_peers}));
+                "gossip_peers": s.gossip_peers, "beacons_plain": s.beacons_plain,
+                "keys_refused": s.keys_refused, "keys_mismatched": s.keys_mismatched}));
         }
         "burst" => {
             let peer = Uuid::parse_str(str_field(&c, "peer")?).context("peer: bad UUID")?;
@@ -275,6 +282,12 @@ fn main() -> anyhow::Result<()> {
     }
     for e in &args.gossip_connect {
         b = b.gossip_connect(e);
+    }
+    if let Some(f) = &args.curve {
+        b = b.curve(zre::curve::Cert::load_secret(f)?);
+    }
+    if let Some(f) = &args.allow {
+        b = b.allow(f);
     }
     if let Some(f) = &args.identity {
         b = b.identity_file(f);

@@ -15,11 +15,11 @@
 //! protocol; see `zyre.rs`), Zyre's own `zpinger`, and `zre-test-rogue`
 //! (tests/doubles/rogue.rs, hostile input).
 //!
-//! One file per scenario (`s1_discovery.rs` ... `s9_sequence_wrap.rs`; against Zyre C,
-//! `z1_zyre_discovery.rs` ... `z8_zyre_options.rs`) over `support.rs` and `zyre.rs`;
-//! `netns.rs` builds the network. The Zyre C scenarios also need a Zyre C build
-//! (`../shared/zyre-c/build.sh target/zyre-c`): without it they print `SKIPPED ...` and
-//! pass, unless `ZRE_REQUIRE_ZYRE=1` (CI).
+//! One file per scenario (`s1_discovery.rs` ... `s9_sequence_wrap.rs`; CURVE,
+//! `c1_curve.rs`, `c2_zyre_curve.rs`; against Zyre C, `z1_zyre_discovery.rs` ... `z8_zyre_options.rs`) over
+//! `support.rs` and `zyre.rs`; `netns.rs` builds the network. The Zyre C scenarios also
+//! need a Zyre C build (`../shared/zyre-c/build.sh target/zyre-c`): without it they print
+//! `SKIPPED ...` and pass, unless `ZRE_REQUIRE_ZYRE=1` (CI).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -27,6 +27,8 @@ mod netns;
 #[macro_use]
 mod support;
 
+mod c1_curve;
+mod c2_zyre_curve;
 mod s1_discovery;
 mod s2_kill;
 mod s3_partition;

@@ -286,6 +286,14 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `ip netns exec BRIDGE program`: runs in the bridge's namespace, where a capture on
+    /// `br0` sees every host's traffic.
+    pub fn bridge_command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.bridge, program]);
+        c
+    }
+
     /// `ip netns exec NS program args...`: the program runs in the host's namespace with
     /// the same PID as the child (ip execs it), so killing the child kills the program.
     pub fn command(&self, h: &Host, program: &std::path::Path) -> Command {

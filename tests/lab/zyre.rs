@@ -212,8 +212,21 @@ impl Zpinger {
     /// Starts zpinger on `h` with `-i veth0`, on beacon port `port` (through the shim)
     /// and a beacon interval of `interval_ms`.
     pub fn start(lab: &Lab, h: &Host, z: &ZyreC, port: u16, interval_ms: u32) -> Zpinger {
+        Self::start_with(lab, h, z, port, interval_ms, &[])
+    }
+
+    /// [`Zpinger::start`] with more of zpinger's flags (`--curve`).
+    pub fn start_with(
+        lab: &Lab,
+        h: &Host,
+        z: &ZyreC,
+        port: u16,
+        interval_ms: u32,
+        extra: &[&str],
+    ) -> Zpinger {
         let mut cmd = lab.command(h, &z.prefix.join("bin/zpinger"));
         cmd.args(["-i", netns::IFACE])
+            .args(extra)
             .env("LD_PRELOAD", &z.shim)
             .env("ZRE_SHIM_PORT", port.to_string())
             .env("ZRE_SHIM_INTERVAL", interval_ms.to_string())

@@ -42,7 +42,11 @@ impl Worker {
         let sig = Arc::new(Signals::default());
         match layout {
             Layout::Processes => {
-                let mut child = Command::new(std::env::current_exe()?)
+                let mut cmd = Command::new(std::env::current_exe()?);
+                if let Some(cert) = crate::roles::curve() {
+                    cmd.env(crate::roles::CURVE_ENV, cert);
+                }
+                let mut child = cmd
                     .args(role.args())
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())

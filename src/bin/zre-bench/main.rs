@@ -66,6 +66,10 @@ struct Cli {
     /// Seconds over which idle CPU is measured [default: 20; quick: 1]
     #[arg(long)]
     idle_secs: Option<f64>,
+    /// Also measure whisper throughput and round trip with CURVE, beside plain in the
+    /// same run (needs a CURVE build: `--config .cargo/curve.toml`)
+    #[arg(long)]
+    curve: bool,
     /// First UDP beacon port; each measurement uses the next one (49000-49999)
     #[arg(long, default_value_t = 49100)]
     port: u16,
@@ -120,9 +124,13 @@ fn main() -> std::process::ExitCode {
         } else {
             vec![10, 30, 60, 100]
         };
+        if cli.curve && !zre::curve::available() {
+            anyhow::bail!("--curve: {}", zre::curve::NOT_AVAILABLE);
+        }
         let mut c = Ctx {
             next_port: cli.port,
             cli,
+            curve_dir: None,
         };
         for &l in &layouts {
             if want(Bench::Whisper) {
@@ -145,6 +153,9 @@ fn main() -> std::process::ExitCode {
         }
         if want(Bench::Idle) {
             bench_idle(&mut c)?;
+        }
+        if let Some(dir) = &c.curve_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
         Ok(())
     })

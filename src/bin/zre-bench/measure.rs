@@ -18,6 +18,8 @@ use crate::Cli;
 pub(crate) struct Ctx {
     pub(crate) cli: Cli,
     pub(crate) next_port: u16,
+    /// With `--curve`: where the measurements' certificate is (made at first use).
+    pub(crate) curve_dir: Option<std::path::PathBuf>,
 }
 
 impl Ctx {
@@ -29,6 +31,22 @@ impl Ctx {
         self.next_port += 1;
         Ok(p)
     }
+    /// With `--curve`, the certificate of CURVE measurements, made at first use.
+    fn curve_cert(&mut self) -> anyhow::Result<Option<std::path::PathBuf>> {
+        if !self.cli.curve {
+            return Ok(None);
+        }
+        let dir = std::env::temp_dir().join(format!("zre-bench-curve-{}", std::process::id()));
+        let cert = dir.join("bench.cert");
+        if self.curve_dir.is_none() {
+            std::fs::create_dir_all(&dir)?;
+            let pair = zre::curve::generate().map_err(anyhow::Error::msg)?;
+            pair.save(&cert, "zre-bench")?;
+            self.curve_dir = Some(dir);
+        }
+        Ok(Some(cert))
+    }
+
     fn messages(&self) -> u64 {
         self.cli
             .messages
@@ -123,6 +141,21 @@ pub(crate) fn bench_whisper(c: &mut Ctx, layout: Layout) -> anyhow::Result<()> {
             "baseline": base.round(), "baseline_kind": "libzmq", "ratio": ratio(value, base),
             "size": size, "messages": n, "received": got, "lost": n - got.min(n),
         }));
+        // CURVE beside it: the plain figure just measured is its baseline.
+        if let Some(cert) = c.curve_cert()? {
+            let port = c.port()?;
+            eprintln!("zre-bench: {name}_curve ({}, {n} messages)", layout.name());
+            crate::roles::set_curve(Some(cert));
+            let run = zre_fanout(layout, port, 1, n, size, None);
+            crate::roles::set_curve(None);
+            let (curve, got) = run?;
+            emit(json!({
+                "name": format!("{name}_curve"), "layout": layout.name(), "unit": "msg/s",
+                "value": curve.round(), "mb_per_s": (curve * size as f64 / 1e5).round() / 10.0,
+                "baseline": value.round(), "baseline_kind": "plain", "ratio": ratio(curve, value),
+                "size": size, "messages": n, "received": got, "lost": n - got.min(n),
+            }));
+        }
     }
     Ok(())
 }
@@ -184,6 +217,46 @@ pub(crate) fn bench_rtt(c: &mut Ctx, layout: Layout) -> anyhow::Result<()> {
     echo.finish();
 
     let port = c.port()?;
+    let zre = zre_rtts(layout, port, warm, n, &payload)?;
+    let curve = match c.curve_cert()? {
+        Some(cert) => {
+            let port = c.port()?;
+            eprintln!("zre-bench: rtt_curve ({}, {n} round trips)", layout.name());
+            crate::roles::set_curve(Some(cert));
+            let run = zre_rtts(layout, port, warm, n, &payload);
+            crate::roles::set_curve(None);
+            Some(run?)
+        }
+        None => None,
+    };
+    raw.sort_by(f64::total_cmp);
+    for (name, p) in [("rtt_p50", 0.5), ("rtt_p99", 0.99)] {
+        let (v, b) = (percentile(&zre, p), percentile(&raw, p));
+        emit(json!({
+            "name": name, "layout": layout.name(), "unit": "us",
+            "value": (v * 10.0).round() / 10.0, "baseline": (b * 10.0).round() / 10.0,
+            "baseline_kind": "libzmq", "ratio": ratio(v, b), "round_trips": n, "size": 16,
+        }));
+        if let Some(curve) = &curve {
+            let cv = percentile(curve, p);
+            emit(json!({
+                "name": format!("{name}_curve"), "layout": layout.name(), "unit": "us",
+                "value": (cv * 10.0).round() / 10.0, "baseline": (v * 10.0).round() / 10.0,
+                "baseline_kind": "plain", "ratio": ratio(cv, v), "round_trips": n, "size": 16,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Round trips of a 16-byte whisper to an echoing node, in µs, sorted (after `warm`).
+fn zre_rtts(
+    layout: Layout,
+    port: u16,
+    warm: u64,
+    n: u64,
+    payload: &[u8],
+) -> anyhow::Result<Vec<f64>> {
     let echo = Worker::spawn(layout, Role::ZreEcho { port })?;
     let uuid: Uuid = echo.expect("ready", Duration::from_secs(10))?["uuid"]
         .as_str()
@@ -214,17 +287,8 @@ pub(crate) fn bench_rtt(c: &mut Ctx, layout: Layout) -> anyhow::Result<()> {
     }
     drop(me);
     echo.finish();
-    raw.sort_by(f64::total_cmp);
     zre.sort_by(f64::total_cmp);
-    for (name, p) in [("rtt_p50", 0.5), ("rtt_p99", 0.99)] {
-        let (v, b) = (percentile(&zre, p), percentile(&raw, p));
-        emit(json!({
-            "name": name, "layout": layout.name(), "unit": "us",
-            "value": (v * 10.0).round() / 10.0, "baseline": (b * 10.0).round() / 10.0,
-            "baseline_kind": "libzmq", "ratio": ratio(v, b), "round_trips": n, "size": 16,
-        }));
-    }
-    Ok(())
+    Ok(zre)
 }
 
 pub(crate) fn bench_enter(c: &mut Ctx) -> anyhow::Result<()> {

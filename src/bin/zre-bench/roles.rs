@@ -187,15 +187,37 @@ impl Quiet {
     }
 }
 
+/// The secret certificate of the CURVE measurement under way (None: plain). Children
+/// are given it in [`CURVE_ENV`] by the launcher; threads read it here.
+static CURVE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+/// Tells a child process the certificate of a CURVE measurement.
+pub(crate) const CURVE_ENV: &str = "ZRE_BENCH_CURVE";
+
+/// Starts (Some) or ends (None) CURVE measurements: the nodes started meanwhile use it.
+pub(crate) fn set_curve(cert: Option<std::path::PathBuf>) {
+    *CURVE.lock().unwrap_or_else(|p| p.into_inner()) = cert;
+}
+
+/// The certificate nodes started now use, if a CURVE measurement is under way.
+pub(crate) fn curve() -> Option<std::path::PathBuf> {
+    let set = CURVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    set.or_else(|| std::env::var_os(CURVE_ENV).map(Into::into))
+}
+
 pub(crate) fn node(port: u16) -> anyhow::Result<Node> {
     if !(49000..=49999).contains(&port) {
         bail!("beacon port {port} is outside 49000-49999");
     }
-    Ok(Node::builder()
+    let mut b = Node::builder()
         .interface("lo")
         .port(port)
-        .stop_linger(Duration::from_secs(30))
-        .start()?)
+        .stop_linger(Duration::from_secs(30));
+    if let Some(cert) = curve() {
+        // Every node of a CURVE measurement has the same key pair: the handshake and
+        // the encryption cost the same as with one pair each.
+        b = b.curve(zre::curve::Cert::load_secret(cert)?);
+    }
+    Ok(b.start()?)
 }
 
 fn zre_recv(
