@@ -16,7 +16,8 @@
 //! (tests/doubles/rogue.rs, hostile input).
 //!
 //! One file per scenario (`s1_discovery.rs` ... `s9_sequence_wrap.rs`; CURVE,
-//! `c1_curve.rs`, `c2_zyre_curve.rs`; against Zyre C, `z1_zyre_discovery.rs` ... `z8_zyre_options.rs`) over
+//! `c1_curve.rs`, `c2_zyre_curve.rs`; against Zyre C, `z1_zyre_discovery.rs` ... `z8_zyre_options.rs`;
+//! IPv6, `i1_ipv6.rs`, `i2_ipv6_zyre.rs` on ports 48400-48412, over `ipv6.rs`) over
 //! `support.rs` and `zyre.rs`; `netns.rs` builds the network. The Zyre C scenarios also
 //! need a Zyre C build (`../shared/zyre-c/build.sh target/zyre-c`): without it they print
 //! `SKIPPED ...` and pass, unless `ZRE_REQUIRE_ZYRE=1` (CI).
