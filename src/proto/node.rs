@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::beacon::Beacon;
 use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message};
+use super::election::{Action, Elections};
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
 
@@ -334,6 +335,9 @@ pub enum Command {
         /// The frames.
         content: Content,
     },
+    /// Contest the group's leadership (Zyre's draft `zyre_set_contest_in_group`): see
+    /// [`super::election`]. Takes effect while we are in the group.
+    Contest(String),
 }
 
 /// Why a command was refused.
@@ -444,12 +448,18 @@ pub struct NodeState {
     /// What the state machine decided, in order (see [`NodeState::poll_output`]).
     out: VecDeque<Output>,
     stats: Stats,
+    /// Leader elections (draft ELECT/LEADER).
+    elections: Elections,
+    /// A peer's groups, HELLO or link changed: the elections' members are looked at again
+    /// once the input is handled (`sync_elections`).
+    elections_dirty: bool,
 }
 
 impl NodeState {
     /// A node started at `now`; its first beacon is due at once.
     pub fn new(config: Config, now: Instant) -> Self {
         let statics = config.static_peers.clone();
+        let config_uuid = config.uuid;
         let mut node = NodeState {
             config,
             peers: Default::default(),
@@ -467,6 +477,8 @@ impl NodeState {
             out: VecDeque::new(),
             stats: Stats::default(),
             statics: Vec::new(),
+            elections: Elections::new(config_uuid),
+            elections_dirty: false,
         };
         for endpoint in statics {
             // A bad one was refused by whoever built the configuration; skip it here.
@@ -503,6 +515,16 @@ impl NodeState {
     /// Our status byte.
     pub fn status(&self) -> u8 {
         self.status
+    }
+
+    /// Who won the group's last election (our UUID if we did), while no election runs.
+    pub fn leader(&self, group: &str) -> Option<Uuid> {
+        self.elections.leader(group)
+    }
+
+    /// The groups' elections.
+    pub fn elections(&self) -> &Elections {
+        &self.elections
     }
 
     fn trace(&mut self, line: impl FnOnce() -> String) {
@@ -863,6 +885,7 @@ impl NodeState {
                 self.check_status(&uuid, status);
                 let peer = self.peers.get_mut(&uuid).expect("peer checked above");
                 peer.status = status;
+                self.elections_dirty = true;
                 peer.groups.insert(group.clone()).then_some(Event::Join {
                     peer: uuid,
                     name,
@@ -873,6 +896,7 @@ impl NodeState {
                 self.check_status(&uuid, status);
                 let peer = self.peers.get_mut(&uuid).expect("peer checked above");
                 peer.status = status;
+                self.elections_dirty = true;
                 peer.groups.remove(&group).then_some(Event::Leave {
                     peer: uuid,
                     name,
@@ -897,9 +921,29 @@ impl NodeState {
                 }
                 None
             }
-            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
-                // Draft messages: valid on the wire (the sequence advanced), not acted on.
-                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
+            Body::Elect {
+                group,
+                challenger_id,
+            } => {
+                self.trace(|| format!("ELECT {group} {challenger_id} from {}", uuid_hex(&uuid)));
+                self.on_election(uuid, group, |e, group, members, out| {
+                    e.on_elect(group, uuid, &challenger_id, members, out)
+                });
+                None
+            }
+            Body::Leader { group, leader_id } => {
+                self.trace(|| format!("LEADER {group} {leader_id} from {}", uuid_hex(&uuid)));
+                self.on_election(uuid, group, |e, group, members, out| {
+                    e.on_leader(group, uuid, &leader_id, members, out)
+                });
+                None
+            }
+            Body::Goodbye => {
+                // The peer is stopping. Zyre removes it here only in gossip mode (beacon
+                // mode waits for the port-0 beacon); it comes over the peer's own link, in
+                // sequence, so we believe it always.
+                self.trace(|| format!("{}: GOODBYE", uuid_hex(&uuid)));
+                self.remove_peer(&uuid);
                 None
             }
         };
@@ -1017,6 +1061,11 @@ impl NodeState {
     ///   stays silent for [`Timers::probe`]. A HELLO arrives on a connection its sender
     ///   opened, so it proves nothing about the endpoint it names.
     fn on_hello(&mut self, now: Instant, uuid: Uuid, sequence: u16, hello: Hello) {
+        self.elections_dirty = true;
+        if self.peers.get(&uuid).is_some_and(|p| p.said_hello) && self.elections.rehello(uuid) {
+            // It forgot us right after our ELECT or LEADER, having sent none: pyre does.
+            self.trace(|| format!("{}: drops election messages, left out", uuid_hex(&uuid)));
+        }
         if let Some(p) = self.peers.get(&uuid) {
             if p.ready {
                 // "A HELLO from a peer that is already ready: the old peer is removed
@@ -1176,7 +1225,15 @@ impl NodeState {
                 if self.groups.insert(group.clone()) {
                     self.status = self.status.wrapping_add(1);
                     let status = self.status;
-                    self.send_to_all(Body::Join { group, status });
+                    self.send_to_all(Body::Join {
+                        group: group.clone(),
+                        status,
+                    });
+                    // After our JOIN: members hear it before any ELECT of ours.
+                    let members = self.election_members(&group);
+                    let mut actions = Vec::new();
+                    self.elections.joined(&group, &members, &mut actions);
+                    self.apply_election(actions);
                 }
             }
             Command::Leave(group) => {
@@ -1184,8 +1241,18 @@ impl NodeState {
                 if self.groups.remove(&group) {
                     self.status = self.status.wrapping_add(1);
                     let status = self.status;
+                    self.elections.left(&group);
                     self.send_to_all(Body::Leave { group, status });
                 }
+            }
+            Command::Contest(group) => {
+                check_string("group", &group)?;
+                let members = self.election_members(&group);
+                let mut actions = Vec::new();
+                let joined = self.groups.contains(&group);
+                self.elections
+                    .contest(&group, joined, &members, &mut actions);
+                self.apply_election(actions);
             }
             Command::Whisper { peer, content } => {
                 // Only peers the application has seen ENTER: a pending one has not said
@@ -1226,6 +1293,7 @@ impl NodeState {
                 });
             }
         }
+        self.sync_elections();
         Ok(())
     }
 
@@ -1428,6 +1496,7 @@ impl NodeState {
             self.pending.clear();
             self.remembered.clear();
             self.waiting.clear();
+            self.elections = Elections::new(self.config.uuid);
             self.out
                 .push_transmit(Transmit::Beacon(Beacon::new(self.config.uuid, 0).encode()));
             self.out.push_event(Event::Stop);
@@ -1604,6 +1673,7 @@ impl NodeState {
             }
         }
         self.tend_statics();
+        self.sync_elections();
     }
 
     /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
@@ -1615,6 +1685,7 @@ impl NodeState {
         };
         peer.linked = true;
         peer.linked_at = now;
+        self.elections_dirty = true;
         let prove = peer.said_hello && !peer.ready;
         self.out.push_transmit(Transmit::Connect {
             peer: *uuid,
@@ -1634,6 +1705,8 @@ impl NodeState {
         let Some(peer) = self.peers.remove(uuid) else {
             return;
         };
+        self.elections_dirty = true;
+        self.elections.forget(uuid);
         if peer.ready {
             self.out.push_event(Event::Exit {
                 peer: peer.uuid,
@@ -1713,6 +1786,96 @@ impl NodeState {
                 peer.sent_sequence = peer.sent_sequence.wrapping_sub(1);
                 self.trace(|| format!("cannot encode: {e}"));
                 None
+            }
+        }
+    }
+
+    /// The members of `group` for its election: peers that said HELLO, are linked (we
+    /// can answer them) and are in the group, less those that drop election messages.
+    /// Ordered, so that a run is the same every time.
+    fn election_members(&self, group: &str) -> BTreeSet<Uuid> {
+        self.peers
+            .values()
+            .filter(|p| p.said_hello && p.linked && p.groups.contains(group))
+            .map(|p| p.uuid)
+            .filter(|u| !self.elections.is_non_electing(u))
+            .collect()
+    }
+
+    /// ELECT or LEADER from `uuid` about `group`: taken part in only in our groups (Zyre
+    /// takes part in any group; a member that sends us one for a group we are not in
+    /// has not seen our LEAVE yet).
+    fn on_election(
+        &mut self,
+        uuid: Uuid,
+        group: String,
+        handle: impl FnOnce(&mut Elections, &str, &BTreeSet<Uuid>, &mut Vec<Action>),
+    ) {
+        if !self.groups.contains(&group) {
+            self.trace(|| format!("{}: election in {group:?}, not ours", uuid_hex(&uuid)));
+            return;
+        }
+        let members = self.election_members(&group);
+        let mut actions = Vec::new();
+        handle(&mut self.elections, &group, &members, &mut actions);
+        self.apply_election(actions);
+    }
+
+    /// Membership may have changed: tell the elections that track a group.
+    fn sync_elections(&mut self) {
+        if !std::mem::take(&mut self.elections_dirty) || self.stopped {
+            return;
+        }
+        for group in self.elections.tracked() {
+            let members = self.election_members(&group);
+            let mut actions = Vec::new();
+            self.elections.sync(&group, &members, &mut actions);
+            self.apply_election(actions);
+        }
+    }
+
+    /// Carries out what an election decided: its messages, then its LEADER event (for us,
+    /// or for a peer we know; held like its other events while it is unproven).
+    fn apply_election(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { to, body } => {
+                    self.trace(|| match &body {
+                        Body::Elect {
+                            group,
+                            challenger_id,
+                        } => format!("ELECT {group} {challenger_id} to {}", uuid_hex(&to)),
+                        Body::Leader { group, leader_id } => {
+                            format!("LEADER {group} {leader_id} to {}", uuid_hex(&to))
+                        }
+                        other => format!("{} to {}", other.name(), uuid_hex(&to)),
+                    });
+                    self.send(&to, body, Vec::new());
+                }
+                Action::Leader { group, leader } if leader == self.config.uuid => {
+                    self.trace(|| format!("{group}: we lead"));
+                    let name = Arc::from(self.config.name.as_str());
+                    self.out.push_event(Event::Leader {
+                        peer: leader,
+                        name,
+                        group,
+                    });
+                }
+                Action::Leader { group, leader } => {
+                    let Some(name) = self.peers.get(&leader).map(|p| p.name.clone()) else {
+                        self.trace(|| format!("{group}: leader {} unknown", uuid_hex(&leader)));
+                        continue;
+                    };
+                    self.trace(|| format!("{group}: {} leads", uuid_hex(&leader)));
+                    self.emit(
+                        leader,
+                        Event::Leader {
+                            peer: leader,
+                            name,
+                            group,
+                        },
+                    );
+                }
             }
         }
     }
