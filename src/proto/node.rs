@@ -926,15 +926,15 @@ impl NodeState {
                 challenger_id,
             } => {
                 self.trace(|| format!("ELECT {group} {challenger_id} from {}", uuid_hex(&uuid)));
-                self.on_election(uuid, group, |e, group, members, out| {
-                    e.on_elect(group, uuid, &challenger_id, members, out)
+                self.on_election(uuid, group, |e, group, now, members, out| {
+                    e.on_elect(group, now, uuid, &challenger_id, members, out)
                 });
                 None
             }
             Body::Leader { group, leader_id } => {
                 self.trace(|| format!("LEADER {group} {leader_id} from {}", uuid_hex(&uuid)));
-                self.on_election(uuid, group, |e, group, members, out| {
-                    e.on_leader(group, uuid, &leader_id, members, out)
+                self.on_election(uuid, group, |e, group, now, members, out| {
+                    e.on_leader(group, now, uuid, &leader_id, members, out)
                 });
                 None
             }
@@ -1215,7 +1215,8 @@ impl NodeState {
     }
 
     /// An application command.
-    pub fn handle_command(&mut self, _now: Instant, cmd: Command) -> Result<(), CommandError> {
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
+        self.now = self.now.max(now);
         if self.stopped {
             return Ok(());
         }
@@ -1232,7 +1233,8 @@ impl NodeState {
                     // After our JOIN: members hear it before any ELECT of ours.
                     let members = self.election_members(&group);
                     let mut actions = Vec::new();
-                    self.elections.joined(&group, &members, &mut actions);
+                    let now = self.now;
+                    self.elections.joined(&group, now, &members, &mut actions);
                     self.apply_election(actions);
                 }
             }
@@ -1250,8 +1252,9 @@ impl NodeState {
                 let members = self.election_members(&group);
                 let mut actions = Vec::new();
                 let joined = self.groups.contains(&group);
+                let now = self.now;
                 self.elections
-                    .contest(&group, joined, &members, &mut actions);
+                    .contest(&group, joined, now, &members, &mut actions);
                 self.apply_election(actions);
             }
             Command::Whisper { peer, content } => {
@@ -1319,6 +1322,14 @@ impl NodeState {
     fn on_timeout(&mut self, now: Instant) {
         if self.stopped {
             return;
+        }
+        for group in self.elections.due(now) {
+            // A contester's wave that waited for the group's election traffic to settle.
+            let members = self.election_members(&group);
+            let mut actions = Vec::new();
+            self.elections
+                .handle_timeout(&group, now, &members, &mut actions);
+            self.apply_election(actions);
         }
         if self.config.beacon_port != 0 && now >= self.next_beacon {
             self.out.push_transmit(Transmit::Beacon(
@@ -1533,6 +1544,7 @@ impl NodeState {
             .values()
             .map(|p| p.next_deadline(timers))
             .chain(statics)
+            .chain(self.elections.poll_timeout())
             .min();
         if self.config.beacon_port == 0 {
             peers
@@ -1809,7 +1821,7 @@ impl NodeState {
         &mut self,
         uuid: Uuid,
         group: String,
-        handle: impl FnOnce(&mut Elections, &str, &BTreeSet<Uuid>, &mut Vec<Action>),
+        handle: impl FnOnce(&mut Elections, &str, Instant, &BTreeSet<Uuid>, &mut Vec<Action>),
     ) {
         if !self.groups.contains(&group) {
             self.trace(|| format!("{}: election in {group:?}, not ours", uuid_hex(&uuid)));
@@ -1817,7 +1829,13 @@ impl NodeState {
         }
         let members = self.election_members(&group);
         let mut actions = Vec::new();
-        handle(&mut self.elections, &group, &members, &mut actions);
+        handle(
+            &mut self.elections,
+            &group,
+            self.now,
+            &members,
+            &mut actions,
+        );
         self.apply_election(actions);
     }
 
@@ -1826,10 +1844,11 @@ impl NodeState {
         if !std::mem::take(&mut self.elections_dirty) || self.stopped {
             return;
         }
+        let now = self.now;
         for group in self.elections.tracked() {
             let members = self.election_members(&group);
             let mut actions = Vec::new();
-            self.elections.sync(&group, &members, &mut actions);
+            self.elections.sync(&group, now, &members, &mut actions);
             self.apply_election(actions);
         }
     }
