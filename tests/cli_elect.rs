@@ -44,7 +44,7 @@ fn leader_line(p: &mut Proc) -> Value {
 fn listeners_contesting_print_the_lowest_uuid_as_leader_and_the_next_when_it_stops() {
     let port = 46400;
     // The highest first: whoever starts first does not win.
-    let mut procs = vec![
+    let mut procs = [
         listener(port, 3, true),
         listener(port, 2, true),
         listener(port, 1, true),
