@@ -4,7 +4,8 @@
 //! talk over ZeroMQ, whisper to one peer and shout to groups, and notice when a peer goes.
 //!
 //! Crate map:
-//! - [`proto`]: the pure protocol (codec, beacon, endpoints, peer, node state machine); no I/O.
+//! - [`proto`]: the pure protocol (codec, beacon, endpoints, peer, leader election, node
+//!   state machine); no I/O.
 //! - `driver` (private): the sockets, the clock and the driver thread; application
 //!   threads send, and read the mailbox while they wait, under the same lock. Its
 //!   `handoff` (who reads the mailbox) and `retry` (when backlogs are looked at again)

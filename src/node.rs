@@ -579,6 +579,17 @@ impl Node {
         self.command(Command::Leave(group.to_string()))
     }
 
+    /// Contests the leadership of `group` (Zyre's draft `zyre_set_contest_in_group`),
+    /// from now on and while we are in it: join it too (before or after). Each election
+    /// ends with an [`Event::Leader`] naming the winner, the member with the lowest UUID
+    /// among those that contest, and is held again whenever a member comes, and when the
+    /// leader leaves the group, exits or says GOODBYE. Every node in the group takes part
+    /// (ours and Zyre's; contesting or not): see README, "Leader election".
+    pub fn contest(&self, group: &str) -> Result<(), Error> {
+        check_string("group", group)?;
+        self.command(Command::Contest(group.to_string()))
+    }
+
     /// Sends multipart content to one peer. Fails if the peer is not (or no longer) known.
     ///
     /// Waits while the link to the peer is backed up (10,000 messages on their way, and

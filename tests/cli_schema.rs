@@ -66,7 +66,15 @@ fn every_kind() -> Vec<Event> {
             peer,
             name: name.clone(),
         },
-        Event::Silent { peer, name },
+        Event::Silent {
+            peer,
+            name: name.clone(),
+        },
+        Event::Leader {
+            peer,
+            name,
+            group: "G".into(),
+        },
         Event::Stop,
     ]
 }

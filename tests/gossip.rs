@@ -303,3 +303,18 @@ fn interop_our_nodes_meet_through_czmqs_zgossip_hub_which_restarts() {
         "nobody left: {seen:?}"
     );
 }
+
+#[test]
+fn a_node_without_beacons_is_seen_leaving_at_once_by_its_goodbye() {
+    // No beacon, so no port-0 beacon: it says GOODBYE on each link instead. Its peers'
+    // expired timeout is 3 s, so an EXIT within 2 s is the GOODBYE's.
+    let (port, gossip) = (47925, free_tcp_port());
+    let _h = hub(port, gossip);
+    let a = member(port, gossip, "a");
+    let b = member(port, gossip, "b");
+    wait_until("a meets b", DEADLINE, || a.peers().contains(&b.uuid()));
+    let mut a_in = inbox(&a, "a");
+    let b_uuid = b.uuid();
+    b.stop();
+    a_in.expect_within(Duration::from_secs(2), "b's EXIT", is_exit(b_uuid));
+}

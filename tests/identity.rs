@@ -91,8 +91,8 @@ fn a_restart_without_goodbye_on_a_fixed_mailbox_port_is_exit_then_enter_at_once(
 }
 
 fn restart_without_goodbye(port: u16, mailbox: Option<u16>) {
-    // Without beacons a stopping node sends no goodbye: to its peer, its restart is a
-    // crash's. B still holds the old A when the new A says HELLO.
+    // A crashes (its driver fails: no GOODBYE, and without beacons no port-0 beacon):
+    // B still holds the old A when the new A says HELLO.
     let b = builder(port, "b")
         .beacon(false)
         .expired_timeout(LONG)
@@ -114,6 +114,7 @@ fn restart_without_goodbye(port: u16, mailbox: Option<u16>) {
     };
     let a = start_a();
     let first = endpoint_of(&b_in.expect("a enters", is_enter(uuid)));
+    a.inject_driver_panic();
     drop(a);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(b.peers(), vec![uuid], "no goodbye: B still holds A");

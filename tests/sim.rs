@@ -46,6 +46,19 @@ struct Lan {
     /// Bounded slow links (from, to): messages wait here, in order, until
     /// [`Lan::drain_slow`] moves some on, as a reader that takes a few at a time would.
     slow: HashMap<(usize, usize), std::collections::VecDeque<Vec<Vec<u8>>>>,
+    /// Hosts that play a node without elections (see [`Drafts`]).
+    drafts: HashMap<usize, Drafts>,
+    /// The sequence number of the last message each host delivered to each other host.
+    last_seq: HashMap<(usize, usize), u16>,
+}
+
+/// How a host without elections takes ELECT, LEADER and GOODBYE (ids 8 to 10).
+#[derive(Clone, Copy)]
+enum Drafts {
+    /// As a node that reads their sequence number and ignores them.
+    Ignore,
+    /// As pyre 0.3.4: an unknown id leaves the sequence 0, a gap, and it drops the sender.
+    DropSender,
 }
 
 fn timers() -> Timers {
@@ -64,6 +77,8 @@ impl Lan {
             last_heard: HashMap::new(),
             last_beacon: HashMap::new(),
             slow: HashMap::new(),
+            drafts: HashMap::new(),
+            last_seq: HashMap::new(),
         };
         for i in 0..n {
             lan.add_host(i, timers, Uuid::from_u128(0x1000 + i as u128));
@@ -79,6 +94,8 @@ impl Lan {
         let ip = Ipv4Addr::new(10, 0, 0, 1 + i as u8);
         let mut config = Config::new(uuid, format!("h{i}"), format!("tcp://{ip}:{PORT}"), PORT);
         config.timers = timers;
+        // ZRE_SIM_LOG=1: every host's verbose log on stderr (cargo test -- --nocapture).
+        config.verbose = std::env::var_os("ZRE_SIM_LOG").is_some();
         f(&mut config);
         let host = Host {
             state: NodeState::new(config, self.now),
@@ -129,6 +146,7 @@ impl Lan {
                             self.transmit(i, t);
                         }
                         Output::Event(e) => self.hosts[i].events.push((at, e)),
+                        Output::Log(line) => eprintln!("{at:?} h{i}: {line}"),
                         _ => {}
                     }
                 }
@@ -142,6 +160,20 @@ impl Lan {
                 let msg = Message::decode(&frames[0]).expect("nodes send valid frames");
                 if !(self.filter)(from, to, &msg) {
                     continue;
+                }
+                self.last_seq.insert((from, to), msg.sequence);
+                let mut frames = frames;
+                if let Some(mode) = self.drafts.get(&to) {
+                    if matches!(
+                        msg.body,
+                        Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye
+                    ) {
+                        let sequence = match mode {
+                            Drafts::Ignore => msg.sequence,
+                            Drafts::DropSender => 0,
+                        };
+                        frames = vec![Message::new(sequence, Body::Ping).to_bytes().unwrap()];
+                    }
                 }
                 self.last_heard.insert((to, from), self.now);
                 let mut identity = vec![1u8];
@@ -2040,4 +2072,276 @@ mod curve {
         assert!(beacons.iter().all(|b| b.curve_key == Some(key(3))));
         assert_eq!(beacons[1].port, 0);
     }
+}
+
+// ---- leader election (draft ELECT / LEADER / GOODBYE) ---------------------------------
+
+/// Hosts with these UUIDs; at t = 0 each joins G, and contests it where `contest` says.
+fn election_lan(uuids: &[u128], contest: &[bool]) -> Lan {
+    let mut lan = Lan::new(0, timers());
+    for (i, u) in uuids.iter().enumerate() {
+        lan.add_host(i, timers(), Uuid::from_u128(*u));
+    }
+    for (i, c) in contest.iter().enumerate() {
+        if *c {
+            lan.command(i, Command::Contest("G".into()));
+        }
+        lan.command(i, Command::Join("G".into()));
+    }
+    lan
+}
+
+/// The leaders host `i` was told of, in order.
+fn leaders(lan: &Lan, i: usize) -> Vec<Uuid> {
+    lan.hosts[i]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Leader { peer, group, .. } if group == "G" => Some(*peer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// ELECT and LEADER messages delivered so far, counted by a filter installed here.
+fn count_election_messages(lan: &mut Lan) -> std::rc::Rc<std::cell::Cell<usize>> {
+    let n = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = n.clone();
+    lan.filter = Box::new(move |_, _, m| {
+        if matches!(m.body, Body::Elect { .. } | Body::Leader { .. }) {
+            seen.set(seen.get() + 1);
+        }
+        true
+    });
+    n
+}
+
+/// Every host in `hosts` was told once that `leader` leads, and no election runs.
+fn assert_elected_once(lan: &Lan, hosts: &[usize], leader: Uuid) {
+    for &i in hosts {
+        assert_eq!(leaders(lan, i), vec![leader], "host {i}");
+        assert_eq!(lan.hosts[i].state.leader("G"), Some(leader), "host {i}");
+        assert_eq!(lan.hosts[i].state.elections().wave("G"), None, "host {i}");
+    }
+}
+
+#[test]
+fn two_contesters_elect_the_lower_uuid_once() {
+    let mut lan = election_lan(&[0xB0, 0xA0], &[true, true]);
+    let messages = count_election_messages(&mut lan);
+    lan.run_until(secs(1.0));
+    assert_elected_once(&lan, &[0, 1], lan.uuid(1));
+    // The leader's own event names it, with its name.
+    let Some(Event::Leader { name, .. }) = lan.events(1).into_iter().find(|e| e.kind() == "leader")
+    else {
+        panic!("no leader event");
+    };
+    assert_eq!(&**name, "h1");
+    // Each wave: ELECT each way, the echo, LEADER and its relay back.
+    assert_eq!(messages.get(), 5);
+    // Quiet afterwards: nothing more is sent while nobody comes or goes.
+    lan.run_until(secs(40.0));
+    assert_eq!(messages.get(), 5);
+    assert_elected_once(&lan, &[0, 1], lan.uuid(1));
+}
+
+#[test]
+fn three_and_ten_contesters_starting_together_elect_the_lowest() {
+    for n in [3u128, 10] {
+        // UUIDs in an order unlike the hosts' so that host 0 is not the winner.
+        let uuids: Vec<u128> = (0..n).map(|i| 0x5000 + (i * 7) % n).collect();
+        let mut lan = election_lan(&uuids, &vec![true; n as usize]);
+        lan.run_until(secs(2.0));
+        let lowest = Uuid::from_u128(*uuids.iter().min().unwrap());
+        let all: Vec<usize> = (0..n as usize).collect();
+        assert_elected_once(&lan, &all, lowest);
+    }
+}
+
+#[test]
+fn members_that_do_not_contest_relay_and_learn_the_leader() {
+    // The contester has the highest UUID: only contesters can win.
+    let mut lan = election_lan(&[0x10, 0x20, 0x30, 0x40], &[false, false, false, true]);
+    lan.run_until(secs(2.0));
+    assert_elected_once(&lan, &[0, 1, 2, 3], lan.uuid(3));
+}
+
+#[test]
+fn mixed_contesters_and_passive_members_elect_the_lowest_contester() {
+    let contest = [false, true, false, true, true, false, true];
+    let uuids = [0x01, 0x90, 0x02, 0x50, 0x70, 0x03, 0x60];
+    let mut lan = election_lan(&uuids, &contest);
+    lan.run_until(secs(2.0));
+    assert_elected_once(&lan, &[0, 1, 2, 3, 4, 5, 6], lan.uuid(3));
+}
+
+#[test]
+fn no_election_and_no_election_message_in_a_group_nobody_contests() {
+    let mut lan = election_lan(&[0x1, 0x2, 0x3], &[false, false, false]);
+    let messages = count_election_messages(&mut lan);
+    lan.run_until(secs(5.0));
+    assert_eq!(messages.get(), 0);
+    for i in 0..3 {
+        assert!(leaders(&lan, i).is_empty());
+    }
+}
+
+#[test]
+fn a_lone_contester_is_not_told_it_leads_until_someone_comes() {
+    // As in Zyre: an election needs two.
+    let mut lan = election_lan(&[0x1], &[true]);
+    lan.run_until(secs(3.0));
+    assert!(leaders(&lan, 0).is_empty());
+    lan.add_host(1, timers(), Uuid::from_u128(0x2));
+    lan.command(1, Command::Join("G".into()));
+    lan.run_for(secs(2.0));
+    assert_elected_once(&lan, &[0, 1], lan.uuid(0));
+}
+
+#[test]
+fn a_newcomer_with_a_lower_uuid_takes_over_and_one_with_a_higher_does_not() {
+    let mut lan = election_lan(&[0x50, 0x60, 0x70], &[true, true, false]);
+    lan.run_until(secs(1.0));
+    assert_elected_once(&lan, &[0, 1, 2], lan.uuid(0));
+    // A higher contester comes: the group elects again, and keeps its leader.
+    lan.add_host(3, timers(), Uuid::from_u128(0x80));
+    lan.command(3, Command::Contest("G".into()));
+    lan.command(3, Command::Join("G".into()));
+    lan.run_for(secs(2.0));
+    let first = lan.uuid(0);
+    for i in 0..4 {
+        assert_eq!(leaders(&lan, i).last(), Some(&first), "host {i}");
+        assert_eq!(lan.hosts[i].state.elections().wave("G"), None);
+    }
+    // A lower one: it leads.
+    lan.add_host(4, timers(), Uuid::from_u128(0x40));
+    lan.command(4, Command::Contest("G".into()));
+    lan.command(4, Command::Join("G".into()));
+    lan.run_for(secs(2.0));
+    let new = lan.uuid(4);
+    for i in 0..5 {
+        assert_eq!(leaders(&lan, i).last(), Some(&new), "host {i}");
+        assert_eq!(lan.hosts[i].state.leader("G"), Some(new), "host {i}");
+    }
+}
+
+#[test]
+fn contesting_a_group_already_joined_starts_an_election() {
+    let mut lan = election_lan(&[0x20, 0x10, 0x30], &[false, false, false]);
+    lan.run_until(secs(1.0));
+    // Host 1 (the lowest) starts contesting a group it is already in, with members.
+    lan.command(1, Command::Contest("G".into()));
+    lan.run_for(secs(1.0));
+    assert_elected_once(&lan, &[0, 1, 2], lan.uuid(1));
+}
+
+#[test]
+fn the_leader_stopping_leaving_the_group_or_crashing_brings_a_new_election() {
+    // Stop (port-0 beacon): the next lowest contester leads.
+    let mut lan = election_lan(&[0x10, 0x20, 0x30, 0x40], &[true, true, true, false]);
+    lan.run_until(secs(1.0));
+    assert_elected_once(&lan, &[0, 1, 2, 3], lan.uuid(0));
+    let now = lan.now;
+    lan.hosts[0].state.handle_stop(now);
+    lan.settle();
+    let second = lan.uuid(1);
+    for i in 1..4 {
+        assert_eq!(leaders(&lan, i), vec![lan.uuid(0), second], "host {i}");
+    }
+    // LEAVE of the group: the next one.
+    lan.command(1, Command::Leave("G".into()));
+    let third = lan.uuid(2);
+    for i in 2..4 {
+        assert_eq!(leaders(&lan, i).last(), Some(&third), "host {i}");
+    }
+    // A crash: the election follows the EXIT at expiry (30 s), not before.
+    lan.hosts[2].alive = false;
+    lan.run_for(secs(29.0));
+    assert_eq!(leaders(&lan, 3).last(), Some(&third));
+    lan.run_for(secs(2.0));
+    // Host 3 does not contest and is now alone with no contester: nobody leads.
+    assert_eq!(leaders(&lan, 3).last(), Some(&third));
+    assert_eq!(lan.hosts[3].state.leader("G"), None);
+}
+
+#[test]
+fn a_contester_left_alone_by_the_leader_leads() {
+    let mut lan = election_lan(&[0x10, 0x20], &[true, true]);
+    lan.run_until(secs(1.0));
+    assert_elected_once(&lan, &[0, 1], lan.uuid(0));
+    let now = lan.now;
+    lan.hosts[0].state.handle_stop(now);
+    lan.settle();
+    assert_eq!(leaders(&lan, 1), vec![lan.uuid(0), lan.uuid(1)]);
+}
+
+#[test]
+fn goodbye_removes_the_peer_and_a_leader_saying_it_brings_a_new_election() {
+    let mut lan = election_lan(&[0x10, 0x20, 0x30], &[true, true, false]);
+    lan.run_until(secs(1.0));
+    assert_elected_once(&lan, &[0, 1, 2], lan.uuid(0));
+    // Host 0 says GOODBYE (as a gossiping Zyre does when it stops) and goes silent.
+    lan.hosts[0].alive = false;
+    let now = lan.now;
+    for to in [1, 2] {
+        let sequence = lan.last_seq[&(0, to)].wrapping_add(1);
+        let frame = Message::new(sequence, Body::Goodbye).to_bytes().unwrap();
+        let id = identity(lan.uuid(0));
+        lan.hosts[to]
+            .state
+            .handle_message(now, &id, &frame, Vec::new());
+    }
+    lan.settle();
+    for i in [1, 2] {
+        assert_eq!(lan.kinds(i, 0), vec!["enter", "join", "leader", "exit"]);
+        assert_eq!(leaders(&lan, i), vec![lan.uuid(0), lan.uuid(1)], "host {i}");
+    }
+}
+
+#[test]
+fn a_member_that_ignores_elections_stalls_them_as_in_zyre() {
+    // Zyre waits for every member's answer, with no timeout; so do we.
+    let mut lan = election_lan(&[0x10, 0x20, 0x30], &[true, true, false]);
+    lan.drafts.insert(2, Drafts::Ignore);
+    lan.run_until(secs(40.0));
+    for i in 0..3 {
+        assert!(leaders(&lan, i).is_empty(), "host {i}");
+    }
+    assert_eq!(
+        lan.hosts[0].state.elections().wave("G"),
+        Some("00000000000000000000000000000010")
+    );
+}
+
+#[test]
+fn a_member_that_drops_us_for_an_election_message_is_left_out_after_once() {
+    // pyre: ELECT is an unknown id, read as a sequence gap; it forgets us, meets us again
+    // at our next beacon and says HELLO. From then on we leave it out of the election.
+    let mut lan = election_lan(&[0x10, 0x20, 0x30], &[true, true, false]);
+    lan.drafts.insert(2, Drafts::DropSender);
+    lan.run_until(secs(3.0));
+    assert_elected_once(&lan, &[0, 1], lan.uuid(0));
+    assert!(leaders(&lan, 2).is_empty());
+    for i in [0, 1] {
+        assert!(lan.hosts[i].state.elections().is_non_electing(&lan.uuid(2)));
+    }
+    // It dropped each of us once and kept us afterwards: no churn. A newcomer brings a
+    // wave of the leader's; the newcomer is dropped once too, then left out like us.
+    lan.add_host(3, timers(), Uuid::from_u128(0x40));
+    lan.command(3, Command::Join("G".into()));
+    lan.run_for(secs(60.0));
+    for i in [0, 1, 3] {
+        assert_eq!(
+            lan.kinds(2, i),
+            vec!["enter", "join", "exit", "enter", "join"],
+            "{i}"
+        );
+    }
+    // The leader's wave for the newcomer ends with a LEADER event at the leader and the
+    // newcomer; host 1, done already, takes part without one.
+    let first = lan.uuid(0);
+    assert_eq!(leaders(&lan, 0), vec![first, first]);
+    assert_eq!(leaders(&lan, 1), vec![first]);
+    assert_eq!(leaders(&lan, 3), vec![first]);
+    assert!(leaders(&lan, 2).is_empty());
 }

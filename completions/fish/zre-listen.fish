@@ -8,6 +8,7 @@ whisper\t'A message to us'
 shout\t'A message to a group'
 evasive\t'A peer has been quiet for --evasive'
 silent\t'A peer has been quiet for longer'
+leader\t'A group elected its leader (--contest)'
 stop\t'We stopped (printed last)'"
 complete -c zre-listen -l from -d 'Print only events from this peer, by name or UUID (repeatable: any of them)' -r
 complete -c zre-listen -s f -l format -d 'Output format' -r -f -a "json\t'One JSON object per line (NDJSON)'
@@ -17,6 +18,7 @@ always\t'Always, also into a pipe or a file'
 never\t'Never'"
 complete -c zre-listen -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
 complete -c zre-listen -s g -l group -d 'Join GROUP, 1 to 255 bytes (repeatable)' -r
+complete -c zre-listen -l contest -d 'Join GROUP and contest its leadership (Zyre\'s draft elections): the member with the lowest UUID among those contesting leads, and each election ends with a leader event naming it (repeatable)' -r
 complete -c zre-listen -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
 complete -c zre-listen -s i -l interface -d 'Network interface, by name or IP address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
 complete -c zre-listen -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r

@@ -9,6 +9,7 @@ always\t'Always, also into a pipe or a file'
 never\t'Never'"
 complete -c zre-ping -s n -l name -d 'Our node name, 1 to 255 bytes (default: the first 6 hex digits of our UUID)' -r
 complete -c zre-ping -s g -l group -d 'Join GROUP, 1 to 255 bytes (repeatable)' -r
+complete -c zre-ping -l contest -d 'Join GROUP and contest its leadership (Zyre\'s draft elections): the member with the lowest UUID among those contesting leads, and each election ends with a leader event naming it (repeatable)' -r
 complete -c zre-ping -l header -d 'Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)' -r
 complete -c zre-ping -s i -l interface -d 'Network interface, by name or IP address (default: ZRE_INTERFACE, else ZSYS_INTERFACE as Zyre reads it, else the first non-loopback one)' -r -f -a "(__fish_print_interfaces)"
 complete -c zre-ping -s p -l port -d 'UDP beacon port, 1 to 65535; nodes must share it to find each other' -r

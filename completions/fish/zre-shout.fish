@@ -17,6 +17,7 @@ complete -c zre-shout -l interval -d 'How often to send a beacon (10ms to 1d)' -
 complete -c zre-shout -l evasive -d 'A peer quiet this long is reported evasive (100ms to 1d, less than --expired)' -r
 complete -c zre-shout -l expired -d 'A peer quiet this long is removed (exit); at most 1d' -r
 complete -c zre-shout -s g -l group -d 'The group to shout to; then every argument is MESSAGE' -r
+complete -c zre-shout -l contest -d 'Join GROUP and contest its leadership (Zyre\'s draft elections): the member with the lowest UUID among those contesting leads, and each election ends with a leader event naming it (repeatable)' -r
 complete -c zre-shout -l generate -d 'Print this command\'s man page or completion script, and exit' -r -f -a "man\t'The man page (roff)'
 bash\t'The bash completion script'
 zsh\t'The zsh completion script'

@@ -28,6 +28,17 @@ pub struct NodeArgs {
     )]
     pub groups: Vec<String>,
 
+    /// Join GROUP and contest its leadership (Zyre's draft elections): the member with the
+    /// lowest UUID among those contesting leads, and each election ends with a leader
+    /// event naming it (repeatable)
+    #[arg(
+        help_heading = "Node options",
+        long = "contest",
+        value_name = "GROUP",
+        value_parser = parse_name
+    )]
+    pub contest: Vec<String>,
+
     /// Tell every peer this header when we meet (repeatable; KEY is 1 to 255 bytes)
     #[arg(help_heading = "Node options", long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -347,6 +358,8 @@ pub enum EventType {
     Evasive,
     /// A peer has been quiet for longer
     Silent,
+    /// A group elected its leader (--contest)
+    Leader,
     /// We stopped (printed last)
     Stop,
 }
@@ -363,6 +376,7 @@ impl EventType {
             EventType::Shout => "shout",
             EventType::Evasive => "evasive",
             EventType::Silent => "silent",
+            EventType::Leader => "leader",
             EventType::Stop => "stop",
         }
     }
@@ -375,7 +389,8 @@ impl EventType {
     version,
     about = "Join ZRE groups and print every event, one JSON object per line",
     long_about = "Join the given groups (none: presence and whispers only) and print every \
-event the node sees: enter, exit, join, leave, whisper, shout, evasive, silent and, last, stop. \
+event the node sees: enter, exit, join, leave, whisper, shout, evasive, silent, leader (a group \
+it is in elected a leader: see --contest) and, last, stop. \
 --type and --from select events, and --count counts only those, so that \
 `zre-listen --type shout,whisper --from bob --count 1 --timeout 30s` waits for bob's next \
 message; the exit status then says, as grep's does, whether it came (0) or --timeout ended the \
@@ -450,6 +465,7 @@ impl SendArgs {
     mut_arg("groups", |a| a
         .help("The group to shout to; then every argument is MESSAGE")
         .help_heading("Shout options")),
+    mut_arg("contest", |a| a.hide(true)),
     about = "Shout a message, or each line of stdin, to a ZRE group",
     long_about = "Shout MESSAGE (the arguments joined by spaces, as one frame) to GROUP, or \
 each line of stdin when no MESSAGE is given (-0: each NUL-terminated record, --whole: all of \
@@ -528,6 +544,7 @@ impl ShoutArgs {
 #[command(
     name = "zre-whisper",
     version,
+    mut_arg("contest", |a| a.hide(true)),
     about = "Whisper a message, or each line of stdin, to one ZRE peer",
     long_about = "Whisper MESSAGE (the arguments joined by spaces, as one frame) to PEER, or \
 each line of stdin when no MESSAGE is given. PEER is a UUID (32 hex digits, any case, hyphens \
@@ -774,6 +791,9 @@ fn generate_and_exit(cmd: Command, kind: Generate) -> ! {
 /// A command line with checks that span flags (the node's timers against each other,
 /// duplicate headers), which clap's value parsers cannot make.
 pub trait Checked: Parser {
+    /// The command joins groups (`-g`, `--contest`); the others refuse `--contest`.
+    const JOINS: bool = true;
+
     /// The node flags.
     fn node_args(&self) -> &NodeArgs;
 
@@ -819,6 +839,13 @@ pub trait Checked: Parser {
                 _ => fail(usage_line(&cmd, &e)),
             },
         };
+        if let (false, Some(g)) = (Self::JOINS, args.node_args().contest.first()) {
+            fail(format!(
+                "{name} joins no group (--contest {}): contest from zre-listen, zre-dir or \
+                 zre-ping",
+                shorten(g)
+            ));
+        }
         if let Err(e) = args.node_args().timers().check() {
             fail(e.to_string());
         }
@@ -847,6 +874,7 @@ macro_rules! checked {
 checked!(ListenArgs, PingArgs, DirArgs);
 
 impl Checked for ShoutArgs {
+    const JOINS: bool = false;
     fn node_args(&self) -> &NodeArgs {
         &self.node
     }
@@ -856,6 +884,7 @@ impl Checked for ShoutArgs {
 }
 
 impl Checked for WhisperArgs {
+    const JOINS: bool = false;
     fn node_args(&self) -> &NodeArgs {
         &self.node
     }

@@ -15,6 +15,7 @@ use super::args::{parse_duration, Checked, NodeArgs, OutputArgs};
     mut_arg("groups", |a| a
         .help("List only the members of GROUP (repeatable: of any of them); joins nothing")
         .help_heading("Peers options")),
+    mut_arg("contest", |a| a.hide(true)),
     about = "List the ZRE peers present now, one JSON object per line, and exit",
     long_about = "Listen for --wait (by default one and a half beacon intervals, long enough \
 for every peer's beacon to arrive and its HELLO to follow), then print one object per peer \
@@ -42,6 +43,7 @@ impl PeersArgs {
 }
 
 impl Checked for PeersArgs {
+    const JOINS: bool = false;
     fn node_args(&self) -> &NodeArgs {
         &self.node
     }

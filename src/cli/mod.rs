@@ -190,7 +190,8 @@ pub fn stop_when_stdout_closes(stop: &Arc<AtomicBool>) {
         .spawn(watch);
 }
 
-/// Starts a node from the shared flags and joins its `--group`s.
+/// Starts a node from the shared flags, contests its `--contest` groups and joins them
+/// and its `--group`s.
 pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
     let node = match args.builder().start() {
         Ok(node) => node,
@@ -200,8 +201,15 @@ pub fn start_node(args: &NodeArgs) -> anyhow::Result<Node> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot start the node")),
     };
-    for g in &args.groups {
-        node.join(g).with_context(|| format!("cannot join {g}"))?;
+    for g in &args.contest {
+        node.contest(g)
+            .with_context(|| format!("cannot contest {g}"))?;
+    }
+    let mut joined = std::collections::BTreeSet::new();
+    for g in args.groups.iter().chain(&args.contest) {
+        if joined.insert(g) {
+            node.join(g).with_context(|| format!("cannot join {g}"))?;
+        }
     }
     // Testing only: ZRE_INJECT_DRIVER_PANIC=D makes the driver panic D after start.
     #[cfg(feature = "fault-injection")]

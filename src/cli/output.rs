@@ -201,6 +201,7 @@ pub fn event_human(event: &Event) -> String {
         Event::Exit { .. } | Event::Leave { .. } | Event::Stop => kind.red(),
         Event::Evasive { .. } | Event::Silent { .. } => kind.yellow(),
         Event::Whisper { .. } | Event::Shout { .. } => kind.cyan(),
+        Event::Leader { .. } => kind.magenta(),
     };
     let mut line = format!("{} {}", short_time().dimmed(), kind.bold());
     if let Some(peer) = event.peer() {
@@ -221,6 +222,9 @@ pub fn event_human(event: &Event) -> String {
         }
         Event::Join { group, .. } | Event::Leave { group, .. } => {
             line.push_str(&format!(" {}", escape(group)));
+        }
+        Event::Leader { group, .. } => {
+            line.push_str(&format!(" leads {}", escape(group)));
         }
         Event::Whisper { content, .. } => {
             line.push_str(&format!(": {}", human_content(content)));

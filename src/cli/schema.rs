@@ -23,11 +23,11 @@ pub struct Field {
 /// The `type`s of the events zre-listen prints (zre-ping and zre-dir's peers print the
 /// same objects), in the order of [`FIELDS`]'s first row.
 pub const EVENT_TYPES: &[&str] = &[
-    "enter", "exit", "join", "leave", "whisper", "shout", "evasive", "silent", "stop",
+    "enter", "exit", "join", "leave", "whisper", "shout", "evasive", "silent", "leader", "stop",
 ];
 
 const ALL_BUT_STOP: &[&str] = &[
-    "enter", "exit", "join", "leave", "whisper", "shout", "evasive", "silent",
+    "enter", "exit", "join", "leave", "whisper", "shout", "evasive", "silent", "leader",
 ];
 
 /// Every field of an event object, in the order they are printed.
@@ -36,7 +36,7 @@ pub const FIELDS: &[Field] = &[
         name: "type",
         types: &[],
         optional: false,
-        meaning: "enter, exit, join, leave, whisper, shout, evasive, silent or stop (last)",
+        meaning: "enter, exit, join, leave, whisper, shout, evasive, silent, leader or stop (last)",
     },
     Field {
         name: "time",
@@ -48,7 +48,8 @@ pub const FIELDS: &[Field] = &[
         name: "peer",
         types: ALL_BUT_STOP,
         optional: false,
-        meaning: "the peer's UUID, 32 upper-case hex digits as Zyre prints it",
+        meaning: "the peer's UUID, 32 upper-case hex digits as Zyre prints it (in leader: the \
+                  leader's, ours when we lead)",
     },
     Field {
         name: "name",
@@ -70,7 +71,7 @@ pub const FIELDS: &[Field] = &[
     },
     Field {
         name: "group",
-        types: &["join", "leave", "shout"],
+        types: &["join", "leave", "shout", "leader"],
         optional: false,
         meaning: "the group",
     },

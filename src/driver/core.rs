@@ -484,7 +484,7 @@ impl Core {
                     .into_iter()
                     .find_map(|peer| self.flush_link(&peer).map(|fd| (peer, fd)))
             }
-            Command::Join(_) | Command::Leave(_) => None,
+            Command::Join(_) | Command::Leave(_) | Command::Contest(_) => None,
         }
     }
 

@@ -82,6 +82,17 @@ pub enum Event {
         /// Its name, shared with every other event about this peer (no copy per event).
         name: Arc<str>,
     },
+    /// A group's election is over (Zyre's draft LEADER event): `peer` leads `group`. It
+    /// may be this node (then `peer` is our UUID and `name` our name). See
+    /// `Node::contest`.
+    Leader {
+        /// The leader's UUID.
+        peer: Uuid,
+        /// Its name.
+        name: Arc<str>,
+        /// The group.
+        group: String,
+    },
     /// This node stopped; no event follows.
     Stop,
 }
@@ -98,6 +109,7 @@ impl Event {
             Event::Shout { .. } => "shout",
             Event::Evasive { .. } => "evasive",
             Event::Silent { .. } => "silent",
+            Event::Leader { .. } => "leader",
             Event::Stop => "stop",
         }
     }
@@ -112,7 +124,8 @@ impl Event {
             | Event::Whisper { peer, .. }
             | Event::Shout { peer, .. }
             | Event::Evasive { peer, .. }
-            | Event::Silent { peer, .. } => Some(*peer),
+            | Event::Silent { peer, .. }
+            | Event::Leader { peer, .. } => Some(*peer),
             Event::Stop => None,
         }
     }
@@ -127,17 +140,19 @@ impl Event {
             | Event::Whisper { name, .. }
             | Event::Shout { name, .. }
             | Event::Evasive { name, .. }
-            | Event::Silent { name, .. } => name,
+            | Event::Silent { name, .. }
+            | Event::Leader { name, .. } => name,
             Event::Stop => "",
         }
     }
 
-    /// The group, for JOIN, LEAVE and SHOUT.
+    /// The group, for JOIN, LEAVE, SHOUT and LEADER.
     pub fn group(&self) -> Option<&str> {
         match self {
-            Event::Join { group, .. } | Event::Leave { group, .. } | Event::Shout { group, .. } => {
-                Some(group)
-            }
+            Event::Join { group, .. }
+            | Event::Leave { group, .. }
+            | Event::Shout { group, .. }
+            | Event::Leader { group, .. } => Some(group),
             _ => None,
         }
     }

@@ -1,4 +1,5 @@
-//! The pure protocol: codec, beacon, endpoints, peer state and the node state machine.
+//! The pure protocol: codec, beacon, endpoints, peer state, elections and the node state
+//! machine.
 //!
 //! Nothing in here opens a socket, starts a thread, reads the clock or draws a random
 //! number (beyond hash-map seeds): time comes in as `now`, network input as bytes, and decisions go out through
@@ -6,6 +7,7 @@
 
 pub mod beacon;
 pub mod codec;
+pub mod election;
 pub mod endpoint;
 pub mod event;
 pub mod gossip;

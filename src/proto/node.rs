@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::beacon::Beacon;
 use super::codec::{check_string, Body, DecodeError, EncodeError, Hello, Message};
+use super::election::{Action, Elections};
 use super::endpoint;
 use super::event::{uuid_hex, Content, Event};
 use super::peer::Peer;
@@ -372,6 +373,9 @@ pub enum Command {
         /// The frames.
         content: Content,
     },
+    /// Contest the group's leadership (Zyre's draft `zyre_set_contest_in_group`): see
+    /// [`super::election`]. Takes effect while we are in the group.
+    Contest(String),
 }
 
 /// Why a command was refused.
@@ -503,6 +507,11 @@ pub struct NodeState {
     /// What the state machine decided, in order (see [`NodeState::poll_output`]).
     out: VecDeque<Output>,
     stats: Stats,
+    /// Leader elections (draft ELECT/LEADER).
+    elections: Elections,
+    /// A peer's groups, HELLO or link changed: the elections' members are looked at again
+    /// once the input is handled (`sync_elections`).
+    elections_dirty: bool,
 }
 
 impl NodeState {
@@ -517,6 +526,7 @@ impl NodeState {
         }
         let statics = config.static_peers.clone();
         config.endpoint = local_endpoint(&config, &config.endpoint);
+        let config_uuid = config.uuid;
         let mut node = NodeState {
             config,
             peers: Default::default(),
@@ -534,6 +544,8 @@ impl NodeState {
             out: VecDeque::new(),
             stats: Stats::default(),
             statics: Vec::new(),
+            elections: Elections::new(config_uuid),
+            elections_dirty: false,
         };
         for endpoint in statics {
             // A bad one was refused by whoever built the configuration; skip it here.
@@ -570,6 +582,16 @@ impl NodeState {
     /// Our status byte.
     pub fn status(&self) -> u8 {
         self.status
+    }
+
+    /// Who won the group's last election (our UUID if we did), while no election runs.
+    pub fn leader(&self, group: &str) -> Option<Uuid> {
+        self.elections.leader(group)
+    }
+
+    /// The groups' elections.
+    pub fn elections(&self) -> &Elections {
+        &self.elections
     }
 
     fn trace(&mut self, line: impl FnOnce() -> String) {
@@ -1089,6 +1111,7 @@ impl NodeState {
                 self.check_status(&uuid, status);
                 let peer = self.peers.get_mut(&uuid).expect("peer checked above");
                 peer.status = status;
+                self.elections_dirty = true;
                 peer.groups.insert(group.clone()).then_some(Event::Join {
                     peer: uuid,
                     name,
@@ -1099,6 +1122,7 @@ impl NodeState {
                 self.check_status(&uuid, status);
                 let peer = self.peers.get_mut(&uuid).expect("peer checked above");
                 peer.status = status;
+                self.elections_dirty = true;
                 peer.groups.remove(&group).then_some(Event::Leave {
                     peer: uuid,
                     name,
@@ -1123,9 +1147,29 @@ impl NodeState {
                 }
                 None
             }
-            Body::Elect { .. } | Body::Leader { .. } | Body::Goodbye => {
-                // Draft messages: valid on the wire (the sequence advanced), not acted on.
-                self.trace(|| format!("ignore draft message from {}", uuid_hex(&uuid)));
+            Body::Elect {
+                group,
+                challenger_id,
+            } => {
+                self.trace(|| format!("ELECT {group} {challenger_id} from {}", uuid_hex(&uuid)));
+                self.on_election(uuid, group, |e, group, now, members, out| {
+                    e.on_elect(group, now, uuid, &challenger_id, members, out)
+                });
+                None
+            }
+            Body::Leader { group, leader_id } => {
+                self.trace(|| format!("LEADER {group} {leader_id} from {}", uuid_hex(&uuid)));
+                self.on_election(uuid, group, |e, group, now, members, out| {
+                    e.on_leader(group, now, uuid, &leader_id, members, out)
+                });
+                None
+            }
+            Body::Goodbye => {
+                // The peer is stopping. Zyre removes it here only in gossip mode (beacon
+                // mode waits for the port-0 beacon); it comes over the peer's own link, in
+                // sequence, so we believe it always.
+                self.trace(|| format!("{}: GOODBYE", uuid_hex(&uuid)));
+                self.remove_peer(&uuid);
                 None
             }
         };
@@ -1307,6 +1351,11 @@ impl NodeState {
         if self.config.ipv6_zone.is_some() {
             hello.endpoint = local_endpoint(&self.config, &hello.endpoint);
         }
+        self.elections_dirty = true;
+        if self.peers.get(&uuid).is_some_and(|p| p.said_hello) && self.elections.rehello(uuid) {
+            // It forgot us right after our ELECT or LEADER, having sent none: pyre does.
+            self.trace(|| format!("{}: drops election messages, left out", uuid_hex(&uuid)));
+        }
         if let Some(p) = self.peers.get(&uuid) {
             if p.ready {
                 // "A HELLO from a peer that is already ready: the old peer is removed
@@ -1484,7 +1533,8 @@ impl NodeState {
     }
 
     /// An application command.
-    pub fn handle_command(&mut self, _now: Instant, cmd: Command) -> Result<(), CommandError> {
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
+        self.now = self.now.max(now);
         if self.stopped {
             return Ok(());
         }
@@ -1494,7 +1544,16 @@ impl NodeState {
                 if self.groups.insert(group.clone()) {
                     self.status = self.status.wrapping_add(1);
                     let status = self.status;
-                    self.send_to_all(Body::Join { group, status });
+                    self.send_to_all(Body::Join {
+                        group: group.clone(),
+                        status,
+                    });
+                    // After our JOIN: members hear it before any ELECT of ours.
+                    let members = self.election_members(&group);
+                    let mut actions = Vec::new();
+                    let now = self.now;
+                    self.elections.joined(&group, now, &members, &mut actions);
+                    self.apply_election(actions);
                 }
             }
             Command::Leave(group) => {
@@ -1502,8 +1561,19 @@ impl NodeState {
                 if self.groups.remove(&group) {
                     self.status = self.status.wrapping_add(1);
                     let status = self.status;
+                    self.elections.left(&group);
                     self.send_to_all(Body::Leave { group, status });
                 }
+            }
+            Command::Contest(group) => {
+                check_string("group", &group)?;
+                let members = self.election_members(&group);
+                let mut actions = Vec::new();
+                let joined = self.groups.contains(&group);
+                let now = self.now;
+                self.elections
+                    .contest(&group, joined, now, &members, &mut actions);
+                self.apply_election(actions);
             }
             Command::Whisper { peer, content } => {
                 // Only peers the application has seen ENTER: a pending one has not said
@@ -1544,6 +1614,7 @@ impl NodeState {
                 });
             }
         }
+        self.sync_elections();
         Ok(())
     }
 
@@ -1569,6 +1640,14 @@ impl NodeState {
     fn on_timeout(&mut self, now: Instant) {
         if self.stopped {
             return;
+        }
+        for group in self.elections.due(now) {
+            // A contester's wave that waited for the group's election traffic to settle.
+            let members = self.election_members(&group);
+            let mut actions = Vec::new();
+            self.elections
+                .handle_timeout(&group, now, &members, &mut actions);
+            self.apply_election(actions);
         }
         if self.config.beacon_port != 0 && now >= self.next_beacon {
             self.out.push_transmit(Transmit::Beacon(
@@ -1761,6 +1840,7 @@ impl NodeState {
             self.pending.clear();
             self.remembered.clear();
             self.waiting.clear();
+            self.elections = Elections::new(self.config.uuid);
             self.out
                 .push_transmit(Transmit::Beacon(self.config.beacon(0)));
             self.out.push_event(Event::Stop);
@@ -1797,6 +1877,7 @@ impl NodeState {
             .values()
             .map(|p| p.next_deadline(timers))
             .chain(statics)
+            .chain(self.elections.poll_timeout())
             .min();
         if self.config.beacon_port == 0 {
             peers
@@ -1945,6 +2026,7 @@ impl NodeState {
             }
         }
         self.tend_statics();
+        self.sync_elections();
     }
 
     /// Opens our DEALER to the peer and says HELLO; a peer that said HELLO first is also
@@ -1956,6 +2038,7 @@ impl NodeState {
         };
         peer.linked = true;
         peer.linked_at = now;
+        self.elections_dirty = true;
         let prove = peer.said_hello && !peer.ready;
         self.out.push_transmit(Transmit::Connect {
             peer: *uuid,
@@ -1995,6 +2078,8 @@ impl NodeState {
         let Some(peer) = self.peers.remove(uuid) else {
             return;
         };
+        self.elections_dirty = true;
+        self.elections.forget(uuid);
         if peer.ready {
             self.out.push_event(Event::Exit {
                 peer: peer.uuid,
@@ -2074,6 +2159,103 @@ impl NodeState {
                 peer.sent_sequence = peer.sent_sequence.wrapping_sub(1);
                 self.trace(|| format!("cannot encode: {e}"));
                 None
+            }
+        }
+    }
+
+    /// The members of `group` for its election: peers that said HELLO, are linked (we
+    /// can answer them) and are in the group, less those that drop election messages.
+    /// Ordered, so that a run is the same every time.
+    fn election_members(&self, group: &str) -> BTreeSet<Uuid> {
+        self.peers
+            .values()
+            .filter(|p| p.said_hello && p.linked && p.groups.contains(group))
+            .map(|p| p.uuid)
+            .filter(|u| !self.elections.is_non_electing(u))
+            .collect()
+    }
+
+    /// ELECT or LEADER from `uuid` about `group`: taken part in only in our groups (Zyre
+    /// takes part in any group; a member that sends us one for a group we are not in
+    /// has not seen our LEAVE yet).
+    fn on_election(
+        &mut self,
+        uuid: Uuid,
+        group: String,
+        handle: impl FnOnce(&mut Elections, &str, Instant, &BTreeSet<Uuid>, &mut Vec<Action>),
+    ) {
+        if !self.groups.contains(&group) {
+            self.trace(|| format!("{}: election in {group:?}, not ours", uuid_hex(&uuid)));
+            return;
+        }
+        let members = self.election_members(&group);
+        let mut actions = Vec::new();
+        handle(
+            &mut self.elections,
+            &group,
+            self.now,
+            &members,
+            &mut actions,
+        );
+        self.apply_election(actions);
+    }
+
+    /// Membership may have changed: tell the elections that track a group.
+    fn sync_elections(&mut self) {
+        if !std::mem::take(&mut self.elections_dirty) || self.stopped {
+            return;
+        }
+        let now = self.now;
+        for group in self.elections.tracked() {
+            let members = self.election_members(&group);
+            let mut actions = Vec::new();
+            self.elections.sync(&group, now, &members, &mut actions);
+            self.apply_election(actions);
+        }
+    }
+
+    /// Carries out what an election decided: its messages, then its LEADER event (for us,
+    /// or for a peer we know; held like its other events while it is unproven).
+    fn apply_election(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { to, body } => {
+                    self.trace(|| match &body {
+                        Body::Elect {
+                            group,
+                            challenger_id,
+                        } => format!("ELECT {group} {challenger_id} to {}", uuid_hex(&to)),
+                        Body::Leader { group, leader_id } => {
+                            format!("LEADER {group} {leader_id} to {}", uuid_hex(&to))
+                        }
+                        other => format!("{} to {}", other.name(), uuid_hex(&to)),
+                    });
+                    self.send(&to, body, Vec::new());
+                }
+                Action::Leader { group, leader } if leader == self.config.uuid => {
+                    self.trace(|| format!("{group}: we lead"));
+                    let name = Arc::from(self.config.name.as_str());
+                    self.out.push_event(Event::Leader {
+                        peer: leader,
+                        name,
+                        group,
+                    });
+                }
+                Action::Leader { group, leader } => {
+                    let Some(name) = self.peers.get(&leader).map(|p| p.name.clone()) else {
+                        self.trace(|| format!("{group}: leader {} unknown", uuid_hex(&leader)));
+                        continue;
+                    };
+                    self.trace(|| format!("{group}: {} leads", uuid_hex(&leader)));
+                    self.emit(
+                        leader,
+                        Event::Leader {
+                            peer: leader,
+                            name,
+                            group,
+                        },
+                    );
+                }
             }
         }
     }
