@@ -13,7 +13,7 @@
 //! `--loopback` is accepted for parity with pyre_peer.py and means `lo`),
 //! `--evasive SEC`, `--expired SEC`, `--interval SEC`, `--mailbox-port PORT`, `--verbose`,
 //! `--no-beacon`, `--peer EP`, `--advertise EP`, `--gossip-bind EP`, `--gossip-connect EP`
-//! (repeatable), `--identity FILE`, `--curve SECRET_CERT`, `--allow DIR|FILE`, `--ipv6`,
+//! (repeatable), `--identity FILE`, `--contest G` (repeatable; joins G too), `--curve SECRET_CERT`, `--allow DIR|FILE`, `--ipv6`,
 //! `--tally` (see the tally command).
 //!
 //! stdout: one JSON object per line, flushed.
@@ -98,6 +98,9 @@ struct Args {
     /// Connect to this gossip hub (repeatable).
     #[arg(long)]
     gossip_connect: Vec<String>,
+    /// Contest the leadership of this group (repeatable; joins it too).
+    #[arg(long)]
+    contest: Vec<String>,
     /// Keep the UUID in this file across restarts.
     #[arg(long)]
     identity: Option<std::path::PathBuf>,
@@ -293,7 +296,10 @@ fn main() -> anyhow::Result<()> {
         b = b.identity_file(f);
     }
     let node = Arc::new(b.start()?);
-    for g in &args.groups {
+    for g in &args.contest {
+        node.contest(g)?;
+    }
+    for g in args.groups.iter().chain(&args.contest) {
         node.join(g)?;
     }
     emit(

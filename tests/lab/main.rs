@@ -47,6 +47,8 @@ mod g4_static;
 mod g5_hub_hostile;
 mod g6_zyre_gossip;
 
+mod e1_zyre_elect;
+
 mod z1_zyre_discovery;
 mod z2_zyre_zpinger;
 mod z3_zyre_content;
