@@ -53,6 +53,8 @@ pub struct Proc {
     stderr: Arc<Mutex<String>>,
     stderr_thread: Option<std::thread::JoinHandle<()>>,
     status: Option<ExitStatus>,
+    /// Skip CZMQ log lines on stdout (see [`Proc::skip_czmq_log`]).
+    skip_czmq_log: bool,
 }
 
 impl Proc {
@@ -145,7 +147,16 @@ impl Proc {
             stderr,
             stderr_thread: Some(stderr_thread),
             status: None,
+            skip_czmq_log: false,
         }
+    }
+
+    /// For a Zyre C process: lines in CZMQ's log format (`E: 26-11-30 16:48:03 ...`) on
+    /// its stdout are kept in `seen` but not parsed. Debian's CZMQ writes some there
+    /// whatever its log stream is set to (seen: zgossip's "unknown zgossip method
+    /// 'UNPUBLISH'", after every EXIT of a Zyre node in gossip mode).
+    pub fn skip_czmq_log(&mut self) {
+        self.skip_czmq_log = true;
     }
 
     pub fn pid(&self) -> u32 {
@@ -188,7 +199,14 @@ impl Proc {
     /// The next stdout line, parsed, within `timeout`; None on timeout or end of output.
     pub fn next_json(&mut self, timeout: Duration) -> Option<Value> {
         let rx = self.lines.as_ref()?;
-        let line = rx.recv_timeout(timeout).ok()?;
+        let end = Instant::now() + timeout;
+        let mut line = rx.recv_timeout(timeout).ok()?;
+        while self.skip_czmq_log && is_czmq_log(&line) {
+            self.seen.push(line);
+            line = rx
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+                .ok()?;
+        }
         self.seen.push(line.clone());
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{}", self.context()));
@@ -321,4 +339,15 @@ pub fn is_uuid_hex(s: &str) -> bool {
     s.len() == 32
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// A CZMQ log line: a level letter, ": ", then a `yy-mm-dd hh:mm:ss` date.
+fn is_czmq_log(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 20
+        && b"EWNID".contains(&b[0])
+        && &b[1..3] == b": "
+        && b[5] == b'-'
+        && b[8] == b'-'
+        && b[14] == b':'
 }

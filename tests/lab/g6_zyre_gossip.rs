@@ -80,6 +80,19 @@ fn g6_zyre_c_nodes_gossip_through_our_hub_and_ours_through_a_zyre_c_hub() {
     a.expect("shout from Zyre C", js("shout", uz));
     a.send(json!({"cmd": "shout", "group": "G", "text": "from zre"}));
     zc.expect("shout from zre", js("shout", ua));
+    // A Zyre C node in gossip mode says GOODBYE when it stops (it has no beacon): our
+    // node takes it as leaving, well before its 6 s expiry.
+    let t_stop = Instant::now();
+    zc.terminate();
+    a.expect_within(
+        Duration::from_secs(2),
+        "EXIT on Zyre's GOODBYE",
+        js("exit", uz),
+    );
+    figure!(
+        "g6 Zyre C's GOODBYE: EXIT at ours {} after its SIGTERM",
+        secs(t_stop.elapsed())
+    );
     drop(zc);
 
     // A Zyre C hub; two of ours and a Zyre C node meet through it. B waits out the hub's
@@ -139,4 +152,17 @@ fn g6_zyre_c_nodes_gossip_through_our_hub_and_ours_through_a_zyre_c_hub() {
     talk(&mut b, &mut c);
     talk(&mut z2, &mut c);
     talk(&mut zyre_hub, &mut b);
+    // Ours, beacon-less, say GOODBYE when they stop; Zyre in gossip mode removes at once.
+    let t_stop = Instant::now();
+    let ub = b.uuid;
+    b.send(json!({"cmd": "stop"}));
+    zyre_hub.expect_within(
+        Duration::from_secs(2),
+        "EXIT on our GOODBYE",
+        js("exit", ub),
+    );
+    figure!(
+        "g6 our GOODBYE: EXIT at Zyre C {} after our stop",
+        secs(t_stop.elapsed())
+    );
 }

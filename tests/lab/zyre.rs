@@ -186,6 +186,9 @@ pub fn zyre_peer(
     extra: &[&str],
 ) -> Peer {
     let mut cmd = lab.command(h, &z.peer);
+    // CZMQ's log to stderr (as zyre_peer also asks); what still reaches stdout is
+    // skipped (`Proc::skip_czmq_log`).
+    cmd.env("ZSYS_LOGSTREAM", "stderr");
     cmd.args([
         "--interface",
         netns::IFACE,
@@ -196,7 +199,9 @@ pub fn zyre_peer(
     ])
     .args(t.args())
     .args(extra);
-    Peer::spawn(&format!("zyre:{name}"), cmd)
+    let mut p = Peer::spawn(&format!("zyre:{name}"), cmd);
+    p.proc.skip_czmq_log();
+    p
 }
 
 /// Zyre's own `bin/zpinger` on a host: its log lines (stdout), read as they come.
