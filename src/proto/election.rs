@@ -26,16 +26,24 @@
 //! - A member that comes while a wave runs is sent what the others had from us (ELECT,
 //!   and LEADER once we sent it), so the wave goes on with it; Zyre restarts (its
 //!   contester) or sends it nothing (its passive member; the newcomer then waits).
+//! - A member that sends a wave's ELECT (or LEADER) a second time adopted the wave again,
+//!   having dropped it (Zyre's contester drops its election whenever a member comes): it
+//!   gets ours again, once. A second ELECT from the wave's own challenger is its new wave:
+//!   our part goes again. Zyre counts either on top and never completes.
 //! - With the election over, a member still in it (it met us late) is answered once with
 //!   ELECT and LEADER of the leader's id, which is what it waits for; Zyre ignores it.
-//! - A second ELECT from a wave's own challenger, once its first was counted, is its new
-//!   wave: adopted afresh. LEADER of another id than the wave's is ignored (Zyre counts
-//!   it, and can name an extinct challenger leader). An ELECT of our own id with no wave
-//!   of ours running is stale and ignored (Zyre adopts it, and elects us again).
+//! - The challenger's own LEADER decides the wave (Zyre waits for every member's, and one
+//!   may never come). LEADER of another id than the wave's is ignored (Zyre counts it,
+//!   and can name an extinct challenger leader). An ELECT of our own id with no wave of
+//!   ours running is stale and ignored (Zyre adopts it, and elects us again).
+//! - A wave quiet for [`STALL`] sends again, to the members that have not answered, our
+//!   ELECT (or LEADER), after 1, 2 and 4 s; one that had a LEADER is then done. Zyre
+//!   has no timeout; after the third try, neither have we.
 //! - A contester never adopts a wave worse than its own id while no better leader is
 //!   known: it starts its own instead (Zyre's idle contester adopts it: the worse one
 //!   leads). With the election over and a better leader known, a newcomer is the
-//!   leader's to welcome (it restarts): we do not restart too.
+//!   leader's to welcome (it restarts): we do not restart too, and worse waves are held
+//!   until the leader goes.
 //! - A contester's wave for a newcomer starts once the group's election traffic has been
 //!   quiet for [`SETTLE`] (at once if it is): a wave restarted while a member is still
 //!   finishing the last one, with the same id, is what stalls Zyre.
@@ -58,6 +66,14 @@ use super::node::later;
 /// wave for a newcomer: longer than any member takes to finish the last wave (a few
 /// message delays).
 pub const SETTLE: Duration = Duration::from_millis(500);
+
+/// A wave that has seen no ELECT or LEADER for this long is stalled: what members have
+/// not answered is sent to them again (see [`Elections::handle_timeout`]), after this,
+/// twice this and four times this, then never again.
+pub const STALL: Duration = Duration::from_secs(1);
+
+/// How many times a stalled wave's messages are sent again.
+const STALL_RETRIES: u32 = 3;
 
 /// At most this many peers are remembered as non-electing (the oldest is forgotten).
 const MAX_NON_ELECTING: usize = 1024;
@@ -100,6 +116,11 @@ struct Wave {
     leader_sent: bool,
     /// Members that sent LEADER (of this wave) since we adopted it.
     lrec: BTreeSet<Uuid>,
+    /// Members we sent our ELECT, or our LEADER, again (see [`Elections::count`]).
+    resent: BTreeSet<Uuid>,
+    lresent: BTreeSet<Uuid>,
+    /// Times the wave stalled and its messages went again.
+    retries: u32,
 }
 
 impl Wave {
@@ -111,6 +132,9 @@ impl Wave {
             echoed: false,
             leader_sent: false,
             lrec: BTreeSet::new(),
+            resent: BTreeSet::new(),
+            lresent: BTreeSet::new(),
+            retries: 0,
         }
     }
 }
@@ -146,6 +170,16 @@ impl Group {
     /// Nothing to remember: not contested, no wave, no leader.
     fn idle(&self) -> bool {
         !self.contest && self.wave.is_none() && self.leader.is_none()
+    }
+
+    /// When its timer is due: a wave waiting for quiet, or a wave that may stall.
+    fn deadline(&self) -> Option<Instant> {
+        let active = self.active_at?;
+        if self.restart {
+            return Some(later(active, SETTLE));
+        }
+        let w = self.wave.as_ref().filter(|w| w.retries < STALL_RETRIES)?;
+        Some(later(active, STALL.saturating_mul(1 << w.retries)))
     }
 }
 
@@ -242,18 +276,14 @@ impl Elections {
     /// When [`Elections::handle_timeout`] is due next (a contester's wave waiting for
     /// quiet).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.groups
-            .values()
-            .filter(|g| g.restart)
-            .filter_map(|g| g.active_at.map(|t| later(t, SETTLE)))
-            .min()
+        self.groups.values().filter_map(Group::deadline).min()
     }
 
-    /// The groups whose waiting wave is due at `now`.
+    /// The groups whose timer is due at `now`.
     pub fn due(&self, now: Instant) -> Vec<String> {
         self.groups
             .iter()
-            .filter(|(_, g)| g.restart && g.active_at.is_none_or(|t| later(t, SETTLE) <= now))
+            .filter(|(_, g)| g.deadline().is_some_and(|t| t <= now))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -454,13 +484,18 @@ impl Elections {
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
-        if !g.restart || g.active_at.is_some_and(|t| now < later(t, SETTLE)) {
+        if g.deadline().is_none_or(|t| now < t) {
             return;
         }
-        g.restart = false;
-        if g.joined && g.contest && g.wave.is_none() && !g.members.is_empty() && !better_leader {
-            self.start(group, now, out);
+        if g.restart {
+            g.restart = false;
+            if g.joined && g.contest && g.wave.is_none() && !g.members.is_empty() && !better_leader
+            {
+                self.start(group, now, out);
+            }
+            return;
         }
+        self.resend(group, now, out);
     }
 
     /// ELECT(group, challenger) from `from`, with the group's members now. Only for a
@@ -599,7 +634,19 @@ impl Elections {
             return;
         };
         let first = !w.leader_sent;
-        w.lrec.insert(from);
+        let again = !w.lrec.insert(from) && w.leader_sent && w.lresent.insert(from);
+        // From the challenger itself: it had every member's ELECT, so the wave is decided.
+        let decided = same(&uuid_hex(&from), leader);
+        if again && members.contains(&from) {
+            // It adopted the wave again (see `count`): our LEADER again.
+            let body = Body::Leader {
+                group: group.to_string(),
+                leader_id: w.caw.clone(),
+            };
+            self.send_all(&[from], body, out);
+            self.check(group, now, out);
+            return;
+        }
         if first && !same(leader, &own_id) {
             w.leader_sent = true;
             // Passed on as LEADER(our wave), to every member, the sender too (Zyre).
@@ -610,7 +657,14 @@ impl Elections {
             let to: Vec<Uuid> = members.iter().copied().collect();
             self.send_all(&to, body, out);
         }
-        self.check(group, now, out);
+        if decided {
+            // Done without waiting for every member's LEADER: a Zyre member that counted
+            // a LEADER of an earlier wave as this one's first never passes one on, and
+            // would keep us waiting for ever.
+            self.finish(group, now, out);
+        } else {
+            self.check(group, now, out);
+        }
     }
 
     /// A ready peer said HELLO again: it forgot us. If we had sent it ELECT or LEADER and
@@ -736,6 +790,50 @@ impl Elections {
         }
     }
 
+    /// The wave stalled (nothing came for [`STALL`], or twice or four times that): each
+    /// member we have not had ELECT from gets ours again, and, once we sent LEADER, each
+    /// one we have not had LEADER from gets that again, and, having had a LEADER, we are
+    /// done with the wave (see [`Elections::finish`]). Zyre's members count messages: one
+    /// that dropped its election when a member came, and adopted the wave again from the
+    /// next ELECT, lost one and waits for ever; ours again completes it. Ours ask theirs
+    /// back (see [`Elections::count`]).
+    fn resend(&mut self, group: &str, now: Instant, out: &mut Vec<Action>) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        g.active_at = Some(now);
+        let members = g.members.clone();
+        let Some(w) = g.wave.as_mut() else {
+            return;
+        };
+        w.retries += 1;
+        let caw = w.caw.clone();
+        let elect: Vec<Uuid> = members.difference(&w.erec).copied().collect();
+        let leader: Vec<Uuid> = if w.leader_sent {
+            members.difference(&w.lrec).copied().collect()
+        } else {
+            Vec::new()
+        };
+        let decided = !w.lrec.is_empty();
+        let body = Body::Elect {
+            group: group.to_string(),
+            challenger_id: caw.clone(),
+        };
+        self.send_all(&elect, body, out);
+        let body = Body::Leader {
+            group: group.to_string(),
+            leader_id: caw,
+        };
+        self.send_all(&leader, body, out);
+        if decided {
+            // A LEADER of the wave came: only its challenger starts one, once it had
+            // every member's ELECT, so the wave was decided. A LEADER that never comes
+            // (a Zyre challenger that counted others' LEADERs as its own and was done
+            // without sending one) leaves it at that.
+            self.finish(group, now, out);
+        }
+    }
+
     /// Our wave: ELECT(own id) to every member (nothing goes when there is none).
     fn start(&mut self, group: &str, now: Instant, out: &mut Vec<Action>) {
         let own_id = self.own_id.clone();
@@ -771,9 +869,29 @@ impl Elections {
     }
 
     /// ELECT of the current wave from `from`.
+    ///
+    /// A second one from the same member (not the challenger: that is its new wave) means
+    /// it adopted the wave again, having dropped it: Zyre's contester drops its election
+    /// whenever a member comes, and re-adopts the wave from the next ELECT, losing ours.
+    /// It gets ours again (once a wave), or it waits for ever.
     fn count(&mut self, group: &str, now: Instant, from: Uuid, out: &mut Vec<Action>) {
-        if let Some(w) = self.groups.get_mut(group).and_then(|g| g.wave.as_mut()) {
-            w.erec.insert(from);
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let member = g.members.contains(&from);
+        let Some(w) = g.wave.as_mut() else {
+            return;
+        };
+        let again = !w.erec.insert(from)
+            && member
+            && !same(&uuid_hex(&from), &w.caw)
+            && w.resent.insert(from);
+        if again {
+            let body = Body::Elect {
+                group: group.to_string(),
+                challenger_id: w.caw.clone(),
+            };
+            self.send_all(&[from], body, out);
         }
         self.check(group, now, out);
     }
@@ -782,7 +900,6 @@ impl Elections {
     /// member sent LEADER (the election is over).
     fn check(&mut self, group: &str, now: Instant, out: &mut Vec<Action>) {
         let own_id = self.own_id.clone();
-        let own = self.own;
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
@@ -823,6 +940,21 @@ impl Elections {
         if w.lrec.is_empty() || !members.is_subset(&w.lrec) {
             return;
         }
+        self.finish(group, now, out);
+    }
+
+    /// The wave is over: what we owe goes out, then the LEADER event, and the election is
+    /// done.
+    fn finish(&mut self, group: &str, now: Instant, out: &mut Vec<Action>) {
+        let own_id = self.own_id.clone();
+        let own = self.own;
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let members = g.members.clone();
+        let Some(w) = g.wave.as_ref() else {
+            return;
+        };
         let caw = w.caw.clone();
         if !w.echoed {
             // Every member had LEADER before we had every member's ELECT (the leader had
@@ -954,12 +1086,17 @@ mod tests {
         e.on_elect(G, t0(), u(0x30), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(sends(&out), vec![(0x20, elect(0x10))]);
         out.clear();
-        // A repeated ELECT (not from the challenger) is not counted twice, and echoes once.
+        // A repeated ELECT (not from the challenger) is not counted twice: its sender
+        // adopted the wave again (a Zyre contester does, restarting), and gets ours again,
+        // once.
+        e.on_elect(G, t0(), u(0x30), &uuid_hex(&u(0x10)), &members, &mut out);
+        assert_eq!(sends(&out), vec![(0x30, elect(0x10))]);
+        out.clear();
         e.on_elect(G, t0(), u(0x30), &uuid_hex(&u(0x10)), &members, &mut out);
         assert!(out.is_empty());
         // The first LEADER is passed on as LEADER(our wave) to every member, the sender
-        // too; the last one ends the election.
-        e.on_leader(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
+        // too; every member's LEADER ends the election.
+        e.on_leader(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(
             sends(&out),
             vec![
@@ -969,9 +1106,12 @@ mod tests {
             ]
         );
         out.clear();
-        e.on_leader(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        // LEADER of another wave is not counted.
+        e.on_leader(G, t0(), u(0x30), &uuid_hex(&u(0x20)), &members, &mut out);
         assert!(out.is_empty());
         e.on_leader(G, t0(), u(0x30), &uuid_hex(&u(0x10)), &members, &mut out);
+        assert!(out.is_empty());
+        e.on_leader(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(
             out,
             vec![Action::Leader {
@@ -1051,8 +1191,8 @@ mod tests {
         e.on_elect(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(sends(&out), vec![(0x20, elect(0x10)), (0x10, elect(0x10))]);
         out.clear();
-        // The old wave's LEADER from 0x10: passed on.
-        e.on_leader(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
+        // 0x20 passes the old wave's LEADER on: we pass it on.
+        e.on_leader(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(
             sends(&out),
             vec![(0x10, leader(0x10)), (0x20, leader(0x10))]
@@ -1060,14 +1200,16 @@ mod tests {
         out.clear();
         // 0x10 restarted (Zyre's contester does when a member comes): its ELECT again.
         // Our part goes again (relay, echo; what members sent stays counted, as it cannot
-        // be told from the new wave's), and more of it from 0x20 is counted once.
+        // be told from the new wave's), and 0x20's of the new wave gets ours again.
         e.on_elect(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(sends(&out), vec![(0x20, elect(0x10)), (0x10, elect(0x10))]);
         out.clear();
         e.on_elect(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
-        assert!(out.is_empty());
-        // Our LEADER goes again at the next one, which ends it (0x10's was counted).
-        e.on_leader(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        assert_eq!(sends(&out), vec![(0x20, elect(0x10))]);
+        out.clear();
+        // The challenger's own LEADER: passed on (ours goes again, for the new wave), and
+        // the wave is decided.
+        e.on_leader(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
         assert_eq!(
             out,
             vec![
@@ -1085,6 +1227,96 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_stalled_wave_sends_again_what_members_have_not_answered_then_gives_up() {
+        let mut e = Elections::new(u(0x10));
+        let members = set(&[0x20, 0x30]);
+        let mut out = Vec::new();
+        e.contest(G, true, t0(), &members, &mut out);
+        e.on_elect(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        out.clear();
+        // 0x30 never answers: ours goes again to it after STALL, twice and four times that.
+        let mut t = t0();
+        for wait in [STALL, STALL * 2, STALL * 4] {
+            assert_eq!(e.poll_timeout(), Some(t + wait));
+            assert!(e.due(t + wait - Duration::from_millis(1)).is_empty());
+            t += wait;
+            assert_eq!(e.due(t), vec![G.to_string()]);
+            e.handle_timeout(G, t, &members, &mut out);
+            assert_eq!(sends(&out), vec![(0x30, elect(0x10))]);
+            out.clear();
+        }
+        // Then it waits, as Zyre does, for ever.
+        assert_eq!(e.poll_timeout(), None);
+        assert_eq!(e.wave(G), Some(uuid_hex(&u(0x10)).as_str()));
+        // Any message of the group puts the next try off.
+        let mut e = Elections::new(u(0x10));
+        e.contest(G, true, t0(), &members, &mut out);
+        e.on_elect(G, t0() + STALL / 2, u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        assert_eq!(e.poll_timeout(), Some(t0() + STALL / 2 + STALL));
+    }
+
+    #[test]
+    fn a_wave_with_a_leader_in_is_done_at_its_challengers_leader_or_when_it_stalls() {
+        // The challenger's own LEADER decides it, before every member's.
+        let mut e = passive(0x50);
+        let members = set(&[0x10, 0x20]);
+        let mut out = Vec::new();
+        e.on_elect(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
+        out.clear();
+        e.on_leader(G, t0(), u(0x10), &uuid_hex(&u(0x10)), &members, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Action::Send {
+                    to: u(0x10),
+                    body: leader(0x10)
+                },
+                Action::Send {
+                    to: u(0x20),
+                    body: leader(0x10)
+                },
+                // Our echo, owed to the father, goes before we are done.
+                Action::Send {
+                    to: u(0x10),
+                    body: elect(0x10)
+                },
+                Action::Leader {
+                    group: G.into(),
+                    leader: u(0x10)
+                },
+            ]
+        );
+        // Another member's LEADER, then silence: done at the stall, after sending our
+        // LEADER again to the one that did not send one.
+        let mut e = passive(0x50);
+        let members = set(&[0x10, 0x20, 0x30]);
+        for m in [0x10, 0x20, 0x30] {
+            e.on_elect(G, t0(), u(m), &uuid_hex(&u(0x10)), &members, &mut out);
+        }
+        e.on_leader(G, t0(), u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        out.clear();
+        e.handle_timeout(G, t0() + STALL, &members, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Action::Send {
+                    to: u(0x10),
+                    body: leader(0x10)
+                },
+                Action::Send {
+                    to: u(0x30),
+                    body: leader(0x10)
+                },
+                Action::Leader {
+                    group: G.into(),
+                    leader: u(0x10)
+                },
+            ]
+        );
+        assert_eq!(e.leader(G), Some(u(0x10)));
     }
 
     #[test]
