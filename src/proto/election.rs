@@ -1254,7 +1254,14 @@ mod tests {
         // Any message of the group puts the next try off.
         let mut e = Elections::new(u(0x10));
         e.contest(G, true, t0(), &members, &mut out);
-        e.on_elect(G, t0() + STALL / 2, u(0x20), &uuid_hex(&u(0x10)), &members, &mut out);
+        e.on_elect(
+            G,
+            t0() + STALL / 2,
+            u(0x20),
+            &uuid_hex(&u(0x10)),
+            &members,
+            &mut out,
+        );
         assert_eq!(e.poll_timeout(), Some(t0() + STALL / 2 + STALL));
     }
 

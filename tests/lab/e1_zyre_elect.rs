@@ -3,28 +3,34 @@
 //! member that ignored ELECT would leave them hanging for ever: here our node is such a
 //! member (passive), then a contester beside Zyre C ones, and all agree on the leader,
 //! the contester with the lowest UUID.
+//!
+//! Zyre C's own election does not always end: among Zyre nodes alone, every member named
+//! a leader in 12 of 15 runs (README, "Leader election"). So each part is tried up to
+//! three times, on fresh processes and ports, and the number of tries is printed; a part
+//! fails only if no try ends with every member naming the right leader.
 
 use crate::support::*;
 use crate::zyre::{begin_zyre, zyre_peer};
 
-fn leader_of(p: &mut Peer, group: &'static str) -> Uuid {
-    let v = p.expect("LEADER", move |v| {
-        v["type"] == "leader" && v["group"] == group
-    });
-    uuid_of(&v, "peer")
+/// The leaders `p` reports for `group` within `d`, in order.
+fn leaders(p: &mut Peer, group: &str, d: Duration) -> Vec<Uuid> {
+    p.drain_for(d)
+        .iter()
+        .filter(|v| v["type"] == "leader" && v["group"] == group)
+        .map(|v| uuid_of(v, "peer"))
+        .collect()
 }
 
-/// The last leader `p` reports for `group`: Zyre holds an election at every member's
-/// coming and reports LEADER after each, so the first may predate the last contester.
-/// Waits for one, then takes what comes within `settle`.
-fn last_leader(p: &mut Peer, group: &'static str, settle: Duration) -> Uuid {
-    let mut last = leader_of(p, group);
-    for v in p.drain_for(settle) {
-        if v["type"] == "leader" && v["group"] == group {
-            last = uuid_of(&v, "peer");
+/// Runs `part` up to three times (try 0, 1, 2); returns how many it took.
+fn tries(what: &str, mut part: impl FnMut(u16) -> Result<(), String>) -> usize {
+    let mut why = Vec::new();
+    for k in 0..3u16 {
+        match part(k) {
+            Ok(()) => return k as usize + 1,
+            Err(e) => why.push(e),
         }
     }
-    last
+    panic!("{what}: no try ended with one leader: {why:#?}");
 }
 
 #[test]
@@ -35,48 +41,41 @@ fn e1_zyre_c_contesters_elect_a_leader_with_zre_passive_and_contesting() {
     let t = Timers::new(0.5, 2.0, 6.0);
     let mut lab = Lab::new("e1", 47);
     let (h0, h1, h2) = (lab.add_host(), lab.add_host(), lab.add_host());
+    let settle = Duration::from_secs(5);
 
     // Two Zyre C contesters and our node, a member of C that does not contest.
-    let port = 48290;
-    let t0 = Instant::now();
-    let mut ours = peer(&lab, &h2, port, "passive", t, &["--group", "C"]);
-    let contest = ["--group", "C", "--contest", "C"];
-    let mut z0 = zyre_peer(&lab, &h0, z, port, "z0", t, &contest);
-    let mut z1 = zyre_peer(&lab, &h1, z, port, "z1", t, &contest);
-    let settle = Duration::from_secs(2);
-    let (l0, l1) = (
-        last_leader(&mut z0, "C", settle),
-        last_leader(&mut z1, "C", settle),
-    );
-    figure!(
-        "e1 passive: both Zyre C contesters agreed on a leader (checked {} after the start)",
-        secs(t0.elapsed())
-    );
-    assert_eq!(l0, l1, "Zyre's contesters disagree");
-    assert_eq!(l0, z0.uuid.min(z1.uuid), "the lowest contester leads");
-    let _ = &mut ours;
+    let n = tries("passive", |k| {
+        let port = 48290 + k;
+        let _ours = peer(&lab, &h2, port, "passive", t, &["--group", "C"]);
+        let contest = ["--group", "C", "--contest", "C"];
+        let mut z0 = zyre_peer(&lab, &h0, z, port, "z0", t, &contest);
+        let mut z1 = zyre_peer(&lab, &h1, z, port, "z1", t, &contest);
+        let want = z0.uuid.min(z1.uuid);
+        let (l0, l1) = (leaders(&mut z0, "C", settle), leaders(&mut z1, "C", settle));
+        match (l0.last(), l1.last()) {
+            (Some(a), Some(b)) if *a == want && *b == want => Ok(()),
+            _ => Err(format!("z0 {l0:?}, z1 {l1:?}, want {want}")),
+        }
+    });
+    figure!("e1 passive: two Zyre C contesters named the lowest as leader (try {n})");
 
     // Our node contests D with two Zyre C contesters: one leader for all three.
-    let port = 48291;
-    let t1 = Instant::now();
-    let contest = ["--group", "D", "--contest", "D"];
-    let mut r = peer(&lab, &h2, port, "zre", t, &["--contest", "D"]);
-    let mut y0 = zyre_peer(&lab, &h0, z, port, "y0", t, &contest);
-    let mut y1 = zyre_peer(&lab, &h1, z, port, "y1", t, &contest);
-    let want = r.uuid.min(y0.uuid).min(y1.uuid);
-    for p in [&mut y0, &mut y1] {
-        let last = last_leader(p, "D", Duration::from_secs(2));
-        assert_eq!(last, want, "{}: Zyre's last leader", p.label);
-    }
-    let mut ours_last = None;
-    for v in r.drain_for(Duration::from_millis(100)) {
-        if v["type"] == "leader" && v["group"] == "D" {
-            ours_last = Some(uuid_of(&v, "peer"));
+    let n = tries("contesting", |k| {
+        let port = 48295 + k;
+        let contest = ["--group", "D", "--contest", "D"];
+        let mut r = peer(&lab, &h2, port, "zre", t, &["--contest", "D"]);
+        let mut y0 = zyre_peer(&lab, &h0, z, port, "y0", t, &contest);
+        let mut y1 = zyre_peer(&lab, &h1, z, port, "y1", t, &contest);
+        let want = r.uuid.min(y0.uuid).min(y1.uuid);
+        let l0 = leaders(&mut y0, "D", settle);
+        let l1 = leaders(&mut y1, "D", settle);
+        let ours = leaders(&mut r, "D", Duration::from_millis(100));
+        let all = [l0.last(), l1.last(), ours.last()];
+        if all.iter().all(|l| *l == Some(&want)) {
+            Ok(())
+        } else {
+            Err(format!("y0 {l0:?}, y1 {l1:?}, ours {ours:?}, want {want}"))
         }
-    }
-    figure!(
-        "e1 contesting: zre and 2 Zyre C agree on the leader within {}",
-        secs(t1.elapsed())
-    );
-    assert_eq!(ours_last, Some(want), "our leader event");
+    });
+    figure!("e1 contesting: zre and two Zyre C named the lowest as leader (try {n})");
 }
