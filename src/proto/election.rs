@@ -154,9 +154,10 @@ struct Group {
     wave: Option<Wave>,
     /// The election over (no wave, a leader known): members that passed us an ELECT of
     /// the leader's id (counted if the leader's own ELECT comes: a new wave of it), and
-    /// those we answered.
+    /// those we answered with ELECT, and with LEADER.
     held: BTreeSet<Uuid>,
     answered: BTreeSet<Uuid>,
+    lanswered: BTreeSet<Uuid>,
     /// The election over: ELECTs of challengers worse than the leader (challenger id ->
     /// senders), taken up if the leader goes (bounded by [`MAX_WORSE`]).
     worse: BTreeMap<String, BTreeSet<Uuid>>,
@@ -393,6 +394,7 @@ impl Elections {
                 g.leader = None;
                 g.held.clear();
                 g.answered.clear();
+                g.lanswered.clear();
                 leader_left = true;
             }
             if g.wave.as_ref().is_some_and(|w| same(&w.caw, &uuid_hex(r))) {
@@ -527,13 +529,15 @@ impl Elections {
                     // The leader's wave (a new one, maybe): everyone who passed it on
                     // to us is answered again, for it.
                     g.answered.clear();
+                    g.lanswered.clear();
                     let held: Vec<Uuid> = std::mem::take(&mut g.held).into_iter().collect();
-                    for m in held.into_iter().chain([from]) {
-                        self.answer(group, now, m, out);
+                    for m in held {
+                        self.answer(group, now, m, true, false, out);
                     }
+                    self.answer(group, now, from, true, true, out);
                 } else {
                     g.held.insert(from);
-                    self.answer(group, now, from, out);
+                    self.answer(group, now, from, true, false, out);
                 }
                 return;
             }
@@ -581,6 +585,7 @@ impl Elections {
         if superior || restarted {
             g.held.clear();
             g.answered.clear();
+            g.lanswered.clear();
             g.worse.clear();
             g.restart = false;
             let mut wave = Wave::new(challenger.to_string(), Some(from));
@@ -622,7 +627,7 @@ impl Elections {
         g.active_at = Some(now);
         if g.wave.is_none() && g.leader.is_some_and(|l| same(&uuid_hex(&l), leader)) {
             // Over for us; the sender, still in it, waits for our part.
-            self.answer(group, now, from, out);
+            self.answer(group, now, from, false, true, out);
             return;
         }
         let Some(w) = g.wave.as_mut().filter(|w| same(&w.caw, leader)) else {
@@ -762,31 +767,47 @@ impl Elections {
         }
     }
 
-    /// The election over, `from` still in it: sent ELECT and LEADER of the leader's id
-    /// (LEADER only, from the leader), once.
-    fn answer(&mut self, group: &str, now: Instant, from: Uuid, out: &mut Vec<Action>) {
+    /// The election over, `from` still in it: sent ELECT (`elect`) and LEADER (`leader`)
+    /// of the leader's id, each once. A member that is not the challenger gets what it
+    /// sent us (it waits for that, in the phase it is in), not more: Zyre counts a LEADER
+    /// whatever its id, so a LEADER sent ahead to a member that moved on to another wave
+    /// would be counted there, and may even be the leader it reports.
+    fn answer(
+        &mut self,
+        group: &str,
+        now: Instant,
+        from: Uuid,
+        elect: bool,
+        leader: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let own = self.own;
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
-        let (Some(leader), true) = (g.leader, g.members.contains(&from)) else {
+        let (Some(id), true) = (g.leader, g.members.contains(&from)) else {
             return;
         };
-        if !g.answered.insert(from) {
-            return;
+        // From the challenger, an ELECT would read as its new wave (and restart the
+        // member's count): LEADER only. The member completes without our ELECT, its
+        // LEADERs all in (see `check`).
+        let elect = elect && id != own && g.answered.insert(from);
+        let leader = leader && g.lanswered.insert(from);
+        g.active_at = Some(now);
+        let id = uuid_hex(&id);
+        if elect {
+            let body = Body::Elect {
+                group: group.to_string(),
+                challenger_id: id.clone(),
+            };
+            self.send_all(&[from], body, out);
         }
-        let id = uuid_hex(&leader);
-        if leader == self.own {
-            // From the challenger, an ELECT would read as its new wave (and restart the
-            // member's count): LEADER only. The member completes without our ELECT, its
-            // LEADERs all in (see `check`).
-            g.active_at = Some(now);
+        if leader {
             let body = Body::Leader {
                 group: group.to_string(),
                 leader_id: id,
             };
             self.send_all(&[from], body, out);
-        } else {
-            self.catch_up(group, now, &[from], &id, true, out);
         }
     }
 
@@ -844,6 +865,7 @@ impl Elections {
         g.leader = None;
         g.held.clear();
         g.answered.clear();
+        g.lanswered.clear();
         g.worse.clear();
         g.restart = false;
         g.active_at = Some(now);
