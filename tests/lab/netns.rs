@@ -259,25 +259,7 @@ impl Lab {
     }
 
     fn nft_apply(&self, h: &Host, rules: &str) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &h.ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .expect("write nft rules");
-        let out = child.wait_with_output().expect("wait for nft");
-        assert!(
-            out.status.success(),
-            "nft -f in {}: {}\n{rules}",
-            h.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_load(&h.ns, rules);
     }
 
     /// The nft counters of a host (the ruleset as text).
@@ -460,26 +442,31 @@ impl Router {
 
     /// Loads an nftables ruleset into the router's namespace (NAT, say).
     pub fn nft(&self, rules: &str) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .expect("write nft rules");
-        let out = child.wait_with_output().expect("wait for nft");
-        assert!(
-            out.status.success(),
-            "nft -f in {}: {}\n{rules}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nft_load(&self.ns, rules);
     }
+}
+
+/// Loads an nftables ruleset into namespace `ns` (`nft -f -`), panicking with nft's
+/// message and the rules when it refuses them.
+fn nft_load(ns: &str, rules: &str) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .expect("write nft rules");
+    let out = child.wait_with_output().expect("wait for nft");
+    assert!(
+        out.status.success(),
+        "nft -f in {ns}: {}\n{rules}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for Router {
